@@ -1,0 +1,262 @@
+// gemm.cpp -- tocha CPU GEMM driver: run-time ISA dispatch, Goto/BLIS cache blocking, packing, OpenMP,
+// the portable (generic) micro-kernel, and the explicit float/double instantiations.
+//
+// Computes C(M x N, row stride ldc) = [C] + A*B [+ bias[j]] then ReLU/GELU (see gemm.h); A and B are read
+// through arbitrary element strides by the packers, so A^T / B^T views cost no extra pass.
+// Loop nest (per call):  jc (NC cols of B/C)  ->  pc (KC of K)  ->  pack B block (kc x nc, L3)
+//                        ->  ic (MC rows)  ->  pack A block (mc x kc, L2)  ->  tiles (jr, ir): micro-kernel
+// (MR x NR register tile; the kc x NR B micro-panel stays in L1 while the ir loop streams A panels from L2).
+// Threads: one OpenMP team; packing of each block and the (jr, ir) tile list of each macro-block are split in
+// contiguous static chunks. K is never split, each C element is produced by one fixed tile with a fixed
+// k-order, so results are bitwise identical for any thread count. Small problems run single-threaded.
+// Epilogue (accumulate, bias, act) is fused into the micro-kernel store of the last K block.
+// Blocking (float / double): AVX2 6x16 / 6x8 tiles, see gemm_avx2.cpp; generic 4x8 / 4x4.
+// Preconditions: C has unit column stride and does not alias A/B/bias; K may be 0; M/N <= 0 is a no-op.
+// Measured speed (AMD EPYC Zen3, 2 cores, 3.0 GHz, fp32 FMA peak 97 GFLOP/s/core): see gemm_avx2.cpp
+// and /work/gemm-dev/NOTES.md (python3 bench.py).
+#include "gemm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "gemm_kernels.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace tocha::cpu {
+namespace detail {
+
+// ---------------------------------------------------------------- reference packers (any strides)
+template <typename T, int MR>
+void pack_a_ref(int64_t m, int64_t kc, const T* A, int64_t rsa, int64_t csa, T* dst) {
+  // one panel: m <= MR rows of A starting at A, stored [k][MR], rows >= m zero-filled
+  if (m == MR) {
+    for (int64_t k = 0; k < kc; ++k, dst += MR)
+      for (int i = 0; i < MR; ++i) dst[i] = A[i * rsa + k * csa];
+  } else {
+    for (int64_t k = 0; k < kc; ++k, dst += MR)
+      for (int i = 0; i < MR; ++i) dst[i] = i < m ? A[i * rsa + k * csa] : T(0);
+  }
+}
+
+template <typename T, int NR>
+void pack_b_ref(int64_t kc, int64_t n, const T* B, int64_t rsb, int64_t csb, T* dst) {
+  // one panel: n <= NR cols of B starting at B, stored [k][NR], cols >= n zero-filled
+  if (n == NR) {
+    for (int64_t k = 0; k < kc; ++k, dst += NR)
+      for (int j = 0; j < NR; ++j) dst[j] = B[k * rsb + j * csb];
+  } else {
+    for (int64_t k = 0; k < kc; ++k, dst += NR)
+      for (int j = 0; j < NR; ++j) dst[j] = j < n ? B[k * rsb + j * csb] : T(0);
+  }
+}
+
+template void pack_a_ref<float, 6>(int64_t, int64_t, const float*, int64_t, int64_t, float*);
+template void pack_a_ref<double, 6>(int64_t, int64_t, const double*, int64_t, int64_t, double*);
+template void pack_b_ref<float, 16>(int64_t, int64_t, const float*, int64_t, int64_t, float*);
+template void pack_b_ref<double, 8>(int64_t, int64_t, const double*, int64_t, int64_t, double*);
+
+namespace {
+
+template <typename T>
+inline T act_scalar(T v, Act act) {
+  if (act == Act::ReLU) return v < T(0) ? T(0) : v;  // keeps NaN and -0.0, like max(0, v) in SIMD
+  // exact GELU x/2 (1 + erf(x/sqrt2)) written as x/2 erfc(-x/sqrt2): no cancellation for x < 0
+  if (act == Act::GELU) return v * T(0.5) * std::erfc(v * T(-0.70710678118654752440));
+  return v;
+}
+
+// ---------------------------------------------------------------- generic micro-kernel (auto-vectorised)
+template <typename T, int MR, int NR>
+void kernel_ref(int64_t kc, const T* Ap, const T* Bp, T* C, int64_t ldc, int m, int n, bool accum,
+                const T* bias, Act act) {
+  T acc[MR][NR] = {};
+  for (int64_t k = 0; k < kc; ++k, Ap += MR, Bp += NR)
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) acc[i][j] += Ap[i] * Bp[j];
+  for (int i = 0; i < m; ++i) {
+    T* c = C + i * ldc;
+    for (int j = 0; j < n; ++j) {
+      T v = accum ? c[j] + acc[i][j] : acc[i][j];
+      if (bias) v += bias[j];
+      c[j] = act_scalar(v, act);
+    }
+  }
+}
+
+const KernelSet<float>& generic_kernels_f32() {
+  static const KernelSet<float> ks{"generic", 4, 8, 128, 256, 4096,
+                                   pack_a_ref<float, 4>, pack_b_ref<float, 8>, kernel_ref<float, 4, 8>};
+  return ks;
+}
+const KernelSet<double>& generic_kernels_f64() {
+  static const KernelSet<double> ks{"generic", 4, 4, 96, 256, 4096,
+                                    pack_a_ref<double, 4>, pack_b_ref<double, 4>, kernel_ref<double, 4, 4>};
+  return ks;
+}
+
+// ---------------------------------------------------------------- run-time ISA selection (env read once)
+enum class Isa { Generic, Avx2 };
+
+Isa chosen_isa() {
+  static const Isa isa = [] {
+    const char* env = std::getenv("TOCHA_CPU_ISA");
+    bool want_generic = env && std::strcmp(env, "generic") == 0;
+#if defined(__x86_64__)
+    bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!want_generic && has_avx2) return Isa::Avx2;
+#endif
+    (void)want_generic;
+    return Isa::Generic;
+  }();
+  return isa;
+}
+
+template <typename T> const KernelSet<T>& kernels();
+template <> const KernelSet<float>& kernels<float>() {
+#if defined(__x86_64__)
+  if (chosen_isa() == Isa::Avx2) return avx2_kernels_f32();
+#endif
+  return generic_kernels_f32();
+}
+template <> const KernelSet<double>& kernels<double>() {
+#if defined(__x86_64__)
+  if (chosen_isa() == Isa::Avx2) return avx2_kernels_f64();
+#endif
+  return generic_kernels_f64();
+}
+
+// ---------------------------------------------------------------- packed buffers (per calling thread)
+// Grown on demand, 64-byte aligned, freed at thread exit; reused across calls so large blocks are not
+// re-faulted in on every call.
+struct AlignedBuf {
+  void* p = nullptr;
+  size_t cap = 0;
+  ~AlignedBuf() { std::free(p); }
+  void* get(size_t bytes) {
+    if (bytes > cap) {
+      std::free(p);
+      cap = (bytes + 4095) & ~size_t(4095);
+      p = std::aligned_alloc(64, cap);
+    }
+    return p;
+  }
+};
+thread_local AlignedBuf tl_buf_a, tl_buf_b;
+
+inline void split_range(int64_t n, int tid, int nt, int64_t& b, int64_t& e) {
+  int64_t q = n / nt, r = n % nt;
+  b = tid * q + std::min<int64_t>(tid, r);
+  e = b + q + (tid < r ? 1 : 0);
+}
+
+inline int threads_for(int64_t M, int64_t N, int64_t K) {
+#ifdef _OPENMP
+  int nt = omp_get_max_threads();
+  if (nt <= 1 || omp_in_parallel()) return 1;
+  // ~2 MFLOP per thread minimum: below that the fork/join + barriers cost more than they save.
+  double flops = 2.0 * double(M) * double(N) * double(K);
+  int64_t by_work = int64_t(flops / 2.0e6);
+  return int(std::max<int64_t>(1, std::min<int64_t>(nt, by_work)));
+#else
+  (void)M; (void)N; (void)K;
+  return 1;
+#endif
+}
+
+template <typename T>
+void gemm_blocked(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa,
+                  int64_t csa, const T* B, int64_t rsb, int64_t csb, T* C, int64_t ldc, bool accumulate,
+                  const T* bias, Act act, int nthreads) {
+  const int MR = ks.mr, NR = ks.nr;
+  // Balance the K blocks (e.g. K=300 -> 2 x 150, not 256 + 44); depends on K only => thread-independent.
+  const int64_t nkb = (K + ks.kc - 1) / ks.kc;
+  const int64_t KC = (K + nkb - 1) / nkb;
+  const int64_t NC = std::min<int64_t>(ks.nc, (N + NR - 1) / NR * NR);
+  const int64_t MC = std::min<int64_t>(ks.mc, (M + MR - 1) / MR * MR);
+  T* Bp = static_cast<T*>(tl_buf_b.get(sizeof(T) * size_t(KC) * size_t(NC)));
+  T* Ap = static_cast<T*>(tl_buf_a.get(sizeof(T) * size_t(KC) * size_t(MC)));
+
+  auto body = [&](int tid, int nt) {
+    for (int64_t jc = 0; jc < N; jc += NC) {
+      const int64_t nc = std::min(NC, N - jc);
+      const int64_t npb = (nc + NR - 1) / NR;
+      for (int64_t pc = 0; pc < K; pc += KC) {
+        const int64_t kc = std::min(KC, K - pc);
+        const bool acc = accumulate || pc > 0;
+        const bool last = pc + kc >= K;
+        const T* bias_blk = (last && bias) ? bias + jc : nullptr;
+        const Act act_blk = last ? act : Act::None;
+        int64_t b0, b1;
+        split_range(npb, tid, nt, b0, b1);
+        for (int64_t q = b0; q < b1; ++q)
+          ks.pack_b(kc, std::min<int64_t>(NR, nc - q * NR), B + pc * rsb + (jc + q * NR) * csb, rsb, csb,
+                    Bp + q * NR * kc);
+#pragma omp barrier
+        for (int64_t ic = 0; ic < M; ic += MC) {
+          const int64_t mc = std::min(MC, M - ic);
+          const int64_t npa = (mc + MR - 1) / MR;
+          int64_t a0, a1;
+          split_range(npa, tid, nt, a0, a1);
+          for (int64_t p = a0; p < a1; ++p)
+            ks.pack_a(std::min<int64_t>(MR, mc - p * MR), kc, A + (ic + p * MR) * rsa + pc * csa, rsa, csa,
+                      Ap + p * MR * kc);
+#pragma omp barrier
+          int64_t t0, t1;
+          split_range(npa * npb, tid, nt, t0, t1);
+          for (int64_t t = t0; t < t1; ++t) {
+            const int64_t jr = t / npa, ir = t % npa;  // jr-major: B micro-panel reused across ir (L1)
+            ks.kernel(kc, Ap + ir * MR * kc, Bp + jr * NR * kc, C + (ic + ir * MR) * ldc + jc + jr * NR, ldc,
+                      int(std::min<int64_t>(MR, mc - ir * MR)), int(std::min<int64_t>(NR, nc - jr * NR)), acc,
+                      bias_blk ? bias_blk + jr * NR : nullptr, act_blk);
+          }
+#pragma omp barrier
+        }
+      }
+    }
+  };
+
+  if (nthreads <= 1) {
+    body(0, 1);
+  } else {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nthreads)
+    body(omp_get_thread_num(), omp_get_num_threads());
+#else
+    body(0, 1);
+#endif
+  }
+}
+
+}  // namespace
+}  // namespace detail
+
+template <typename T>
+void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
+          int64_t csb, T* C, int64_t ldc, bool accumulate, const T* bias, Act act) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {  // no products: C = [C] (+ bias), then act
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        T v = accumulate ? C[i * ldc + j] : T(0);
+        if (bias) v += bias[j];
+        C[i * ldc + j] = detail::act_scalar(v, act);
+      }
+    return;
+  }
+  const auto& ks = detail::kernels<T>();
+  detail::gemm_blocked(ks, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, act,
+                       detail::threads_for(M, N, K));
+}
+
+template void gemm<float>(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t,
+                          int64_t, float*, int64_t, bool, const float*, Act);
+template void gemm<double>(int64_t, int64_t, int64_t, const double*, int64_t, int64_t, const double*, int64_t,
+                           int64_t, double*, int64_t, bool, const double*, Act);
+
+const char* gemm_isa() { return detail::kernels<float>().name; }
+
+}  // namespace tocha::cpu

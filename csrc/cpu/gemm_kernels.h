@@ -1,0 +1,39 @@
+// gemm_kernels.h -- internal interface between the GEMM driver (gemm.cpp) and the ISA-specific
+// micro-kernel files (gemm_avx2.cpp). Not part of the public API.
+//
+// Packed layouts (BLIS/Goto style), for one cache block:
+//   packed A (mc x kc): ceil(mc/MR) panels; panel p holds rows p*MR.. as [k][MR] (k-major), zero-padded rows.
+//   packed B (kc x nc): ceil(nc/NR) panels; panel q holds cols q*NR.. as [k][NR] (k-major), zero-padded cols.
+// A micro-kernel multiplies one A panel by one B panel over kc and writes the m x n (m<=MR, n<=NR) corner of
+// the tile into C with the fused epilogue:  c = (accum ? C + acc : acc); if (bias) c += bias[j]; c = act(c).
+// Partial tiles must use the same per-element operations as full tiles (bitwise-stable across thread counts).
+#pragma once
+#include <cstdint>
+#include "gemm.h"
+
+namespace tocha::cpu::detail {
+
+template <typename T>
+struct KernelSet {
+  const char* name;
+  int mr, nr;               // register tile
+  int64_t mc, kc, nc;       // cache blocking: A block mc x kc (L2), B panel kc x NR (L1), B block kc x nc (L3)
+  void (*pack_a)(int64_t mc, int64_t kc, const T* A, int64_t rsa, int64_t csa, T* dst);
+  void (*pack_b)(int64_t kc, int64_t nc, const T* B, int64_t rsb, int64_t csb, T* dst);
+  void (*kernel)(int64_t kc, const T* Ap, const T* Bp, T* C, int64_t ldc, int m, int n,
+                 bool accum, const T* bias, Act act);
+};
+
+// Portable reference packers (gemm.cpp), usable by any kernel set for uncommon strides.
+template <typename T, int MR>
+void pack_a_ref(int64_t mc, int64_t kc, const T* A, int64_t rsa, int64_t csa, T* dst);
+template <typename T, int NR>
+void pack_b_ref(int64_t kc, int64_t nc, const T* B, int64_t rsb, int64_t csb, T* dst);
+
+#if defined(__x86_64__)
+// gemm_avx2.cpp (compiled with -mavx2 -mfma); only call after checking CPU support.
+const KernelSet<float>& avx2_kernels_f32();
+const KernelSet<double>& avx2_kernels_f64();
+#endif
+
+}  // namespace tocha::cpu::detail
