@@ -1,0 +1,3 @@
+"""``nn.functional`` additions of the [nn] work: activations, losses, normalisation, dropout."""
+
+__all__ = []

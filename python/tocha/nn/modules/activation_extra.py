@@ -1,0 +1,3 @@
+"""[nn] work: activation_extra."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""[conv] work: conv layers."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""[nn] work: dropout."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""[nn] work: loss_extra."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""[nn] work: normalization."""
+
+__all__ = []

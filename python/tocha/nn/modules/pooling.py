@@ -1,0 +1,3 @@
+"""[conv] work: pooling layers."""
+
+__all__ = []

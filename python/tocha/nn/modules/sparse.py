@@ -1,0 +1,3 @@
+"""[nn] work: sparse."""
+
+__all__ = []

@@ -1,0 +1,1 @@
+"""``tocha.optim.lr_scheduler`` — the [nn] work fills this in."""
