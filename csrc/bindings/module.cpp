@@ -10,6 +10,9 @@
 namespace py = pybind11;
 using namespace tocha;
 
+void bind_nn(py::module_& m);     // bind_nn.cpp: activations, norms, optimiser updates
+void bind_conv(py::module_& m);   // bind_conv.cpp: convolution and pooling
+
 namespace {
 
 using nogil = py::call_guard<py::gil_scoped_release>;
@@ -241,4 +244,7 @@ PYBIND11_MODULE(_C, m) {
   });
   m.def("get_num_threads", &get_num_threads);
   m.attr("has_cuda") = false;
+
+  bind_nn(m);
+  bind_conv(m);
 }

@@ -31,26 +31,30 @@ namespace detail {
 
 // ---------------------------------------------------------------- reference packers (any strides)
 template <typename T, int MR>
-void pack_a_ref(int64_t m, int64_t kc, const T* A, int64_t rsa, int64_t csa, T* dst) {
-  // one panel: m <= MR rows of A starting at A, stored [k][MR], rows >= m zero-filled
-  if (m == MR) {
-    for (int64_t k = 0; k < kc; ++k, dst += MR)
-      for (int i = 0; i < MR; ++i) dst[i] = A[i * rsa + k * csa];
-  } else {
-    for (int64_t k = 0; k < kc; ++k, dst += MR)
-      for (int i = 0; i < MR; ++i) dst[i] = i < m ? A[i * rsa + k * csa] : T(0);
+void pack_a_ref(int64_t mc, int64_t kc, const T* A, int64_t rsa, int64_t csa, T* dst) {
+  for (int64_t p = 0; p < mc; p += MR, A += MR * rsa) {
+    const int64_t m = std::min<int64_t>(MR, mc - p);
+    if (m == MR) {
+      for (int64_t k = 0; k < kc; ++k, dst += MR)
+        for (int i = 0; i < MR; ++i) dst[i] = A[i * rsa + k * csa];
+    } else {
+      for (int64_t k = 0; k < kc; ++k, dst += MR)
+        for (int i = 0; i < MR; ++i) dst[i] = i < m ? A[i * rsa + k * csa] : T(0);
+    }
   }
 }
 
 template <typename T, int NR>
-void pack_b_ref(int64_t kc, int64_t n, const T* B, int64_t rsb, int64_t csb, T* dst) {
-  // one panel: n <= NR cols of B starting at B, stored [k][NR], cols >= n zero-filled
-  if (n == NR) {
-    for (int64_t k = 0; k < kc; ++k, dst += NR)
-      for (int j = 0; j < NR; ++j) dst[j] = B[k * rsb + j * csb];
-  } else {
-    for (int64_t k = 0; k < kc; ++k, dst += NR)
-      for (int j = 0; j < NR; ++j) dst[j] = j < n ? B[k * rsb + j * csb] : T(0);
+void pack_b_ref(int64_t kc, int64_t nc, const T* B, int64_t rsb, int64_t csb, T* dst) {
+  for (int64_t q = 0; q < nc; q += NR, B += NR * csb) {
+    const int64_t n = std::min<int64_t>(NR, nc - q);
+    if (n == NR) {
+      for (int64_t k = 0; k < kc; ++k, dst += NR)
+        for (int j = 0; j < NR; ++j) dst[j] = B[k * rsb + j * csb];
+    } else {
+      for (int64_t k = 0; k < kc; ++k, dst += NR)
+        for (int j = 0; j < NR; ++j) dst[j] = j < n ? B[k * rsb + j * csb] : T(0);
+    }
   }
 }
 
@@ -172,6 +176,14 @@ void gemm_blocked(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, const
                   int64_t csa, const T* B, int64_t rsb, int64_t csb, T* C, int64_t ldc, bool accumulate,
                   const T* bias, Act act, int nthreads) {
   const int MR = ks.mr, NR = ks.nr;
+#ifdef TOCHA_GEMM_TUNING  // dev builds only: override blocking from the environment
+  KernelSet<T> kt = ks;
+  if (const char* e = std::getenv("TOCHA_MC")) kt.mc = std::atoi(e);
+  if (const char* e = std::getenv("TOCHA_KC")) kt.kc = std::atoi(e);
+  if (const char* e = std::getenv("TOCHA_NC")) kt.nc = std::atoi(e);
+  const KernelSet<T>& ks_ = kt;
+#define ks ks_
+#endif
   // Balance the K blocks (e.g. K=300 -> 2 x 150, not 256 + 44); depends on K only => thread-independent.
   const int64_t nkb = (K + ks.kc - 1) / ks.kc;
   const int64_t KC = (K + nkb - 1) / nkb;
@@ -192,18 +204,18 @@ void gemm_blocked(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, const
         const Act act_blk = last ? act : Act::None;
         int64_t b0, b1;
         split_range(npb, tid, nt, b0, b1);
-        for (int64_t q = b0; q < b1; ++q)
-          ks.pack_b(kc, std::min<int64_t>(NR, nc - q * NR), B + pc * rsb + (jc + q * NR) * csb, rsb, csb,
-                    Bp + q * NR * kc);
+        if (b1 > b0)
+          ks.pack_b(kc, std::min<int64_t>(b1 * NR, nc) - b0 * NR, B + pc * rsb + (jc + b0 * NR) * csb, rsb, csb,
+                    Bp + b0 * NR * kc);
 #pragma omp barrier
         for (int64_t ic = 0; ic < M; ic += MC) {
           const int64_t mc = std::min(MC, M - ic);
           const int64_t npa = (mc + MR - 1) / MR;
           int64_t a0, a1;
           split_range(npa, tid, nt, a0, a1);
-          for (int64_t p = a0; p < a1; ++p)
-            ks.pack_a(std::min<int64_t>(MR, mc - p * MR), kc, A + (ic + p * MR) * rsa + pc * csa, rsa, csa,
-                      Ap + p * MR * kc);
+          if (a1 > a0)
+            ks.pack_a(std::min<int64_t>(a1 * MR, mc) - a0 * MR, kc, A + (ic + a0 * MR) * rsa + pc * csa, rsa,
+                      csa, Ap + a0 * MR * kc);
 #pragma omp barrier
           int64_t t0, t1;
           split_range(npa * npb, tid, nt, t0, t1);
@@ -229,6 +241,9 @@ void gemm_blocked(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, const
     body(0, 1);
 #endif
   }
+#ifdef TOCHA_GEMM_TUNING
+#undef ks
+#endif
 }
 
 }  // namespace

@@ -18,6 +18,8 @@ struct KernelSet {
   const char* name;
   int mr, nr;               // register tile
   int64_t mc, kc, nc;       // cache blocking: A block mc x kc (L2), B panel kc x NR (L1), B block kc x nc (L3)
+  // pack_a: rows [0, mc) of A into ceil(mc/MR) consecutive panels of MR*kc; pack_b: cols [0, nc) of B into
+  // ceil(nc/NR) consecutive panels of NR*kc. Padding rows/cols are zero.
   void (*pack_a)(int64_t mc, int64_t kc, const T* A, int64_t rsa, int64_t csa, T* dst);
   void (*pack_b)(int64_t kc, int64_t nc, const T* B, int64_t rsb, int64_t csb, T* dst);
   void (*kernel)(int64_t kc, const T* Ap, const T* Bp, T* C, int64_t ldc, int m, int n,

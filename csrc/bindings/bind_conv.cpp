@@ -1,0 +1,11 @@
+// Bindings of the [conv] kernel family (kept apart from module.cpp so families can grow independently).
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "../core/ops.h"
+
+namespace py = pybind11;
+
+void bind_conv(py::module_& m) {
+  (void)m;
+}
