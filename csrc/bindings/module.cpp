@@ -10,8 +10,9 @@
 namespace py = pybind11;
 using namespace tocha;
 
-void bind_nn(py::module_& m);     // bind_nn.cpp: activations, norms, optimiser updates
+void bind_nn(py::module_& m);     // bind_nn.cpp: activations, norms, dropout, embedding
 void bind_conv(py::module_& m);   // bind_conv.cpp: convolution and pooling
+void bind_optim(py::module_& m);  // bind_optim.cpp: fused optimiser updates
 
 namespace {
 
@@ -247,4 +248,5 @@ PYBIND11_MODULE(_C, m) {
 
   bind_nn(m);
   bind_conv(m);
+  bind_optim(m);
 }

@@ -7,7 +7,8 @@
 //                        ->  ic (MC rows)  ->  pack A block (mc x kc, L2)  ->  tiles (jr, ir): micro-kernel
 // (MR x NR register tile; the kc x NR B micro-panel stays in L1 while the ir loop streams A panels from L2).
 // Threads: one OpenMP team; packing of each block and the (jr, ir) tile list of each macro-block are split in
-// contiguous static chunks. K is never split, each C element is produced by one fixed tile with a fixed
+// contiguous static chunks; A/B blocks are double-buffered so the next step is packed right after the current
+// step's tiles, with a single barrier per (jc, pc, ic) step. K is never split, each C element is produced by one fixed tile with a fixed
 // k-order, so results are bitwise identical for any thread count. Small problems run single-threaded.
 // Epilogue (accumulate, bias, act) is fused into the micro-kernel store of the last K block.
 // Blocking (float / double): AVX2 6x16 / 6x8 tiles, see gemm_avx2.cpp; generic 4x8 / 4x4.
@@ -189,44 +190,68 @@ void gemm_blocked(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, const
   const int64_t KC = (K + nkb - 1) / nkb;
   const int64_t NC = std::min<int64_t>(ks.nc, (N + NR - 1) / NR * NR);
   const int64_t MC = std::min<int64_t>(ks.mc, (M + MR - 1) / MR * MR);
-  T* Bp = static_cast<T*>(tl_buf_b.get(sizeof(T) * size_t(KC) * size_t(NC)));
-  T* Ap = static_cast<T*>(tl_buf_a.get(sizeof(T) * size_t(KC) * size_t(MC)));
+  // Steps (jc, pc, ic) run in order; step s computes from A buffer s%2 and B buffer (s/nic)%2 while the
+  // next step's blocks are packed into the other buffers, so one barrier per step suffices.
+  const int64_t njc = (N + NC - 1) / NC, npc = (K + KC - 1) / KC, nic = (M + MC - 1) / MC;
+  const int64_t nsteps = njc * npc * nic;
+  const size_t a_sz = size_t(KC) * size_t(MC), b_sz = size_t(KC) * size_t(NC);
+  const int na = nsteps > 1 ? 2 : 1, nb = njc * npc > 1 ? 2 : 1;
+  T* Ap = static_cast<T*>(tl_buf_a.get(sizeof(T) * a_sz * na));
+  T* Bp = static_cast<T*>(tl_buf_b.get(sizeof(T) * b_sz * nb));
 
+  struct Step { int64_t jc, nc, pc, kc, ic, mc; bool new_b; T* a; T* b; };
+  auto step = [&](int64_t s) {
+    Step st;
+    const int64_t icx = s % nic, pcx = (s / nic) % npc, jcx = s / (nic * npc);
+    st.jc = jcx * NC; st.nc = std::min(NC, N - st.jc);
+    st.pc = pcx * KC; st.kc = std::min(KC, K - st.pc);
+    st.ic = icx * MC; st.mc = std::min(MC, M - st.ic);
+    st.new_b = icx == 0;
+    st.a = Ap + (s % na) * a_sz;
+    st.b = Bp + ((s / nic) % nb) * b_sz;
+    return st;
+  };
+  auto pack = [&](const Step& st, int tid, int nt) {
+    if (st.new_b) {
+      int64_t b0, b1;
+      split_range((st.nc + NR - 1) / NR, tid, nt, b0, b1);
+      if (b1 > b0)
+        ks.pack_b(st.kc, std::min<int64_t>(b1 * NR, st.nc) - b0 * NR, B + st.pc * rsb + (st.jc + b0 * NR) * csb,
+                  rsb, csb, st.b + b0 * NR * st.kc);
+    }
+    int64_t a0, a1;
+    split_range((st.mc + MR - 1) / MR, tid, nt, a0, a1);
+    if (a1 > a0)
+      ks.pack_a(std::min<int64_t>(a1 * MR, st.mc) - a0 * MR, st.kc, A + (st.ic + a0 * MR) * rsa + st.pc * csa,
+                rsa, csa, st.a + a0 * MR * st.kc);
+  };
+  auto compute = [&](const Step& st, int tid, int nt) {
+    const int64_t kc = st.kc, mc = st.mc, nc = st.nc;
+    const int64_t npa = (mc + MR - 1) / MR, npb = (nc + NR - 1) / NR;
+    const bool acc = accumulate || st.pc > 0;
+    const bool last = st.pc + kc >= K;
+    const T* bias_blk = (last && bias) ? bias + st.jc : nullptr;
+    const Act act_blk = last ? act : Act::None;
+    int64_t t0, t1;
+    split_range(npa * npb, tid, nt, t0, t1);
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t jr = t / npa, ir = t % npa;  // jr-major: B micro-panel reused across ir (L1)
+      ks.kernel(kc, st.a + ir * MR * kc, st.b + jr * NR * kc, C + (st.ic + ir * MR) * ldc + st.jc + jr * NR, ldc,
+                int(std::min<int64_t>(MR, mc - ir * MR)), int(std::min<int64_t>(NR, nc - jr * NR)), acc,
+                bias_blk ? bias_blk + jr * NR : nullptr, act_blk);
+    }
+  };
   auto body = [&](int tid, int nt) {
-    for (int64_t jc = 0; jc < N; jc += NC) {
-      const int64_t nc = std::min(NC, N - jc);
-      const int64_t npb = (nc + NR - 1) / NR;
-      for (int64_t pc = 0; pc < K; pc += KC) {
-        const int64_t kc = std::min(KC, K - pc);
-        const bool acc = accumulate || pc > 0;
-        const bool last = pc + kc >= K;
-        const T* bias_blk = (last && bias) ? bias + jc : nullptr;
-        const Act act_blk = last ? act : Act::None;
-        int64_t b0, b1;
-        split_range(npb, tid, nt, b0, b1);
-        if (b1 > b0)
-          ks.pack_b(kc, std::min<int64_t>(b1 * NR, nc) - b0 * NR, B + pc * rsb + (jc + b0 * NR) * csb, rsb, csb,
-                    Bp + b0 * NR * kc);
+    Step cur = step(0);
+    pack(cur, tid, nt);
+    for (int64_t s = 0; s < nsteps; ++s) {
+      if (nt > 1) {
 #pragma omp barrier
-        for (int64_t ic = 0; ic < M; ic += MC) {
-          const int64_t mc = std::min(MC, M - ic);
-          const int64_t npa = (mc + MR - 1) / MR;
-          int64_t a0, a1;
-          split_range(npa, tid, nt, a0, a1);
-          if (a1 > a0)
-            ks.pack_a(std::min<int64_t>(a1 * MR, mc) - a0 * MR, kc, A + (ic + a0 * MR) * rsa + pc * csa, rsa,
-                      csa, Ap + a0 * MR * kc);
-#pragma omp barrier
-          int64_t t0, t1;
-          split_range(npa * npb, tid, nt, t0, t1);
-          for (int64_t t = t0; t < t1; ++t) {
-            const int64_t jr = t / npa, ir = t % npa;  // jr-major: B micro-panel reused across ir (L1)
-            ks.kernel(kc, Ap + ir * MR * kc, Bp + jr * NR * kc, C + (ic + ir * MR) * ldc + jc + jr * NR, ldc,
-                      int(std::min<int64_t>(MR, mc - ir * MR)), int(std::min<int64_t>(NR, nc - jr * NR)), acc,
-                      bias_blk ? bias_blk + jr * NR : nullptr, act_blk);
-          }
-#pragma omp barrier
-        }
+      }
+      compute(cur, tid, nt);
+      if (s + 1 < nsteps) {
+        cur = step(s + 1);
+        pack(cur, tid, nt);
       }
     }
   };
