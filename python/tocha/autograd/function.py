@@ -171,15 +171,6 @@ class Function:
                 _state.enabled = prev
 
         node = Node(cls)
-        if cls._builtin:
-            out = cls.forward(node, *args, **kwargs)
-        else:
-            prev = _state.enabled
-            _state.enabled = False
-            try:
-                out = cls.forward(node, *args, **kwargs)
-            finally:
-                _state.enabled = prev
         edges = []
         needs = []
         meta = []
@@ -194,8 +185,17 @@ class Function:
                 needs.append(False)
                 meta.append(None)
         node.next = tuple(edges)
-        node.needs_input_grad = tuple(needs)
+        node.needs_input_grad = tuple(needs)   # known to forward, so it can save only what it needs
         node._in_meta = tuple(meta)
+        if cls._builtin:
+            out = cls.forward(node, *args, **kwargs)
+        else:
+            prev = _state.enabled
+            _state.enabled = False
+            try:
+                out = cls.forward(node, *args, **kwargs)
+            finally:
+                _state.enabled = prev
         non_diff = node._non_diff
         if type(out) is tuple:
             for i, o in enumerate(out):
