@@ -317,6 +317,8 @@ def run_backward(tensors, grad_tensors, retain_graph=False, create_graph=False, 
             in_grads = node._fn.backward(node, *slot)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
+            if _anomaly.enabled:
+                _check_anomaly(node, in_grads)
             if len(in_grads) < len(node.next):
                 raise RuntimeError(
                     f"function {node.name()} returned an incorrect number of gradients "
@@ -388,6 +390,22 @@ def run_backward(tensors, grad_tensors, retain_graph=False, create_graph=False, 
             else:
                 _C.axpy_(leaf.grad._a, g._a, 1.0)
     return None
+
+
+class _anomaly:
+    """Global switch flipped by ``tocha.autograd.detect_anomaly``."""
+
+    enabled = False
+
+
+def _check_anomaly(node, grads):
+    from .. import _ops
+
+    for i, g in enumerate(grads):
+        if isinstance(g, Tensor) and g.is_floating_point() and not bool(_ops.isfinite(g).all()):
+            kind = "nan" if bool(_ops.isnan(g).any()) else "inf"
+            raise RuntimeError(f"Function '{node.name()}' returned {kind} values in its {i}th output "
+                               f"(gradient of shape {tuple(g.shape)}).")
 
 
 def _zeros_for_output(node, i):
