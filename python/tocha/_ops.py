@@ -2806,17 +2806,35 @@ def _random_inplace(kind):
     return op
 
 
+def _dunder(fn, code, reflected):
+    """Operator method: calls the kernel directly when nothing is recorded (the op's forward does
+    exactly this), else goes through ``fn.apply`` so the backward rule is recorded."""
+    if reflected:
+        def op(self, other):
+            if _state.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
+                return fn.apply(other, self)
+            return _binary_forward(code, other, self)
+    else:
+        def op(self, other):
+            if _state.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
+                return fn.apply(self, other)
+            if isinstance(other, Tensor):
+                return _wrap(_C.binary(code, self._a, other._a))
+            return _binary_forward(code, self, other)
+    return op
+
+
 def _install_tensor_methods():
     T = Tensor
     # arithmetic operators
-    T.__add__ = lambda s, o: Add.apply(s, o)
-    T.__radd__ = lambda s, o: Add.apply(o, s)
-    T.__sub__ = lambda s, o: Sub.apply(s, o)
-    T.__rsub__ = lambda s, o: Sub.apply(o, s)
-    T.__mul__ = lambda s, o: Mul.apply(s, o)
-    T.__rmul__ = lambda s, o: Mul.apply(o, s)
-    T.__truediv__ = lambda s, o: Div.apply(s, o)
-    T.__rtruediv__ = lambda s, o: Div.apply(o, s)
+    T.__add__ = _dunder(Add, B_ADD, False)
+    T.__radd__ = _dunder(Add, B_ADD, True)
+    T.__sub__ = _dunder(Sub, B_SUB, False)
+    T.__rsub__ = _dunder(Sub, B_SUB, True)
+    T.__mul__ = _dunder(Mul, B_MUL, False)
+    T.__rmul__ = _dunder(Mul, B_MUL, True)
+    T.__truediv__ = _dunder(Div, B_DIV, False)
+    T.__rtruediv__ = _dunder(Div, B_DIV, True)
     T.__floordiv__ = lambda s, o: floor_divide(s, o)
     T.__rfloordiv__ = lambda s, o: floor_divide(o, s)
     T.__mod__ = lambda s, o: remainder(s, o)

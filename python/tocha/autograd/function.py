@@ -17,17 +17,20 @@ from .grad_mode import _state
 class Node:
     """A recorded op application; it is also the ``ctx`` handed to ``forward``/``backward``."""
 
+    # defaults live on the class so creating a node sets only what differs (a hot path)
+    next = ()                   # per input: None | (Node, output_index) | leaf Tensor
+    needs_input_grad = ()
+    _saved = None
+    _saved_versions = None
+    _in_meta = ()               # per input: the input's C++ Array (shape/dtype for grad reduction)
+    _hooks = None               # {output_index: [hook, ...]}
+    _released = False
+    _non_diff = None
+    _n_out = 1
+    materialize_grads = True
+
     def __init__(self, fn):
         self._fn = fn
-        self.next = ()              # per input: None | (Node, output_index) | leaf Tensor
-        self.needs_input_grad = ()
-        self._saved = None
-        self._saved_versions = None
-        self._in_meta = ()          # per input: (shape, dtype code) or None
-        self._hooks = None          # {output_index: [hook, ...]}
-        self._released = False
-        self._non_diff = None
-        self.materialize_grads = True
 
     # -- ctx API (torch.autograd.function.FunctionCtx) --
     def save_for_backward(self, *tensors):
