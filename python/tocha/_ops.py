@@ -588,6 +588,21 @@ def _save_binary(ctx, a, b):
         ctx.sb = b
 
 
+def _save_both(ctx, a, b, *extra):
+    """Save both operands of a binary op (tensors, or Python scalars as ctx.sa / ctx.sb) and ``extra``."""
+    ctx.save_for_backward(a if _is_tensor(a) else None, b if _is_tensor(b) else None, *extra)
+    if not _is_tensor(a):
+        ctx.sa = a
+    if not _is_tensor(b):
+        ctx.sb = b
+
+
+def _operands(ctx):
+    """The (a, b, *extra) values saved by ``_save_both``."""
+    a, b, *extra = ctx.saved_tensors
+    return ((a if a is not None else ctx.sa), (b if b is not None else ctx.sb), *extra)
+
+
 class Mul(Function):
     _builtin = True
 
@@ -640,26 +655,20 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
         y = _binary_forward(B_POW, a, b)
-        ctx.save_for_backward(a if _is_tensor(a) else None, b if _is_tensor(b) else None, y)
-        if not _is_tensor(a):
-            ctx.sa = a
-        if not _is_tensor(b):
-            ctx.sb = b
+        _save_both(ctx, a, b, y)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        a, b, y = ctx.saved_tensors
+        av, bv, y = _operands(ctx)
         na, nb = ctx.needs_input_grad
         ga = gb = None
         if na:
-            bv = b if b is not None else ctx.sb
             if not _is_tensor(bv) and bv == 0:
                 ga = zeros_like(g)
             else:
-                ga = g * bv * pow(a, bv - 1)
+                ga = g * bv * pow(av, bv - 1)
         if nb:
-            av = a if a is not None else ctx.sa
             if _is_tensor(av):
                 # d/db a^b = a^b log a, defined as 0 where a == 0 and b >= 0 (PyTorch's convention)
                 ga_log = where(av == 0, zeros_like(y), y * log(av))
@@ -675,18 +684,12 @@ def _binary_pick(code):
 
         @staticmethod
         def forward(ctx, a, b):
-            ctx.save_for_backward(a if _is_tensor(a) else None, b if _is_tensor(b) else None)
-            if not _is_tensor(a):
-                ctx.sa = a
-            if not _is_tensor(b):
-                ctx.sb = b
+            _save_both(ctx, a, b)
             return _binary_forward(code, a, b)
 
         @staticmethod
         def backward(ctx, g):
-            a, b = ctx.saved_tensors
-            av = a if a is not None else ctx.sa
-            bv = b if b is not None else ctx.sb
+            av, bv = _operands(ctx)
             # ties split the gradient evenly, as PyTorch does
             if code == B_MAXIMUM:
                 wa = (av > bv).to(g.dtype) + (av == bv).to(g.dtype) * 0.5
@@ -721,18 +724,12 @@ class Remainder(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a if _is_tensor(a) else None, b if _is_tensor(b) else None)
-        if not _is_tensor(b):
-            ctx.sb = b
-        if not _is_tensor(a):
-            ctx.sa = a
+        _save_both(ctx, a, b)
         return _binary_forward(B_REMAINDER, a, b)
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        av = a if a is not None else ctx.sa
-        bv = b if b is not None else ctx.sb
+        av, bv = _operands(ctx)
         return g, -g * floor_divide(av, bv) if ctx.needs_input_grad[1] else None
 
 
@@ -741,17 +738,13 @@ class Fmod(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a if _is_tensor(a) else None, b if _is_tensor(b) else None)
-        if not _is_tensor(b):
-            ctx.sb = b
+        _save_both(ctx, a, b)
         return _binary_forward(B_FMOD, a, b)
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        gb = None
-        if ctx.needs_input_grad[1]:
-            gb = -g * trunc(a / b)
+        av, bv = _operands(ctx)
+        gb = -g * trunc(av / bv) if ctx.needs_input_grad[1] else None
         return g, gb
 
 
