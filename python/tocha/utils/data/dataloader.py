@@ -277,6 +277,7 @@ class _MultiProcessIter:
     def _start_epoch(self, first=False):
         self._sampler_iter = iter(self._loader._index_sampler) if self._cfg[0] == "map" else None
         if not first:
+            self._loader._base_seed()  # keep the generator in step with num_workers=0 epochs
             # drop batches of an abandoned epoch: wait until every worker acknowledges the reset
             for iq in self._index_queues:
                 iq.put(_RESET)
