@@ -44,8 +44,10 @@ class _Img:
         if isinstance(img, Tensor):
             self.kind, self.dtype = "tensor", img.dtype
             self.a = img.detach().numpy()
+            self.npdtype = self.a.dtype
         elif isinstance(img, np.ndarray):
             self.kind, self.dtype = "numpy", img.dtype
+            self.npdtype = img.dtype
             # HWC NumPy (PIL-like) -> CHW for processing
             self.hwc = img.ndim == 3 and img.shape[-1] in (1, 3, 4) and img.shape[0] not in (1, 3, 4)
             self.a = np.moveaxis(img, -1, 0) if self.hwc else img
@@ -554,7 +556,7 @@ class ColorJitter:
     def __call__(self, img):
         im = _Img(img)
         a = im.a.astype(np.float64)
-        top = _max_value(im.dtype)
+        top = _max_value(im.npdtype)
         order = _ops.randperm(3, generator=self.generator).tolist()
         for k in order:
             if k == 0 and self.brightness:
