@@ -280,3 +280,21 @@ _STATE = {}
 
 def _init(worker_id):
     _STATE["offset"] = 100
+
+
+class Doubled(TensorDataset):
+    def __getitem__(self, i):
+        x, y = super().__getitem__(i)
+        return x * 2, y
+
+
+def test_subclass_with_own_getitem_skips_fast_path():
+    X = tocha.ones(4, 2)
+    xb, _ = next(iter(DataLoader(Doubled(X, tocha.arange(4)), batch_size=4)))
+    assert xb.tolist() == [[2.0, 2.0]] * 4
+
+
+def test_spawn_context_workers():
+    ds = _ds(9)
+    got = [yb.tolist() for _, yb in DataLoader(ds, batch_size=4, num_workers=2, multiprocessing_context="spawn")]
+    assert got == [[0, 1, 2, 3], [4, 5, 6, 7], [8]]

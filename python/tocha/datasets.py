@@ -254,7 +254,8 @@ class VisionDataset(Dataset):
         return img, target
 
     def _gather_ok(self):
-        return self.transform is None and self.target_transform is None
+        return (self.transform is None and self.target_transform is None
+                and type(self).__getitem__ is VisionDataset.__getitem__)
 
     def _gather(self, indices):
         # DataLoader fast path (no transforms): one fancy-index per array instead of a Python loop

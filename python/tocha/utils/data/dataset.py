@@ -166,9 +166,10 @@ def _index_tensor(indices):
 def _can_gather(dataset):
     """True when ``dataset._gather(indices)`` builds the same batch as collating samples."""
     if isinstance(dataset, TensorDataset):
-        return True
+        # a subclass with its own __getitem__ must see every index
+        return type(dataset).__getitem__ is TensorDataset.__getitem__
     if isinstance(dataset, Subset):
-        return _can_gather(dataset.dataset)
+        return type(dataset).__getitem__ is Subset.__getitem__ and _can_gather(dataset.dataset)
     return callable(getattr(dataset, "_gather", None)) and getattr(dataset, "_gather_ok", lambda: False)()
 
 
