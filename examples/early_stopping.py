@@ -62,7 +62,8 @@ def main(argv=None):
     stopper = EarlyStopping(monitor="val_accuracy", mode="max", patience=args.patience, checkpoint_path=ckpt)
     history = fit(model, train_loader, loss_fn, opt, epochs=args.epochs, val_loader=val_loader,
                   callbacks=[stopper], progress=False)
-    png = plot_history(history, os.path.join(args.out, "curves.png"), title="early stopping")
+    png = plot_history(history, os.path.join(args.out, "curves.png"), title="early stopping",
+                       mark_epoch=stopper.best_epoch)
     print(f"fit(): best val_accuracy={stopper.best:.4f} at epoch {stopper.best_epoch + 1}, "
           f"stopped at epoch {len(history.epochs)}; checkpoint {ckpt}; curves {png}")
     print(f"fit(): test accuracy of the restored best model: {evaluate(model, test_loader, loss_fn)['accuracy']:.4f}")

@@ -303,13 +303,15 @@ def fit(model, train_loader, loss_fn, optimizer, epochs=10, val_loader=None, cal
     return history
 
 
-def plot_history(history, path, metrics=None, title=None):
+def plot_history(history, path, metrics=None, title=None, mark_epoch=None):
     """Save a PNG of the training curves (train vs val per metric) with matplotlib (Agg backend).
 
     Args:
         history: a ``History`` or a dict of lists.
         path: output file (.png).
         metrics: base names to plot (default: 'loss' and 'accuracy' when present).
+        title: figure title.
+        mark_epoch: 0-based epoch to mark with a dashed line (e.g. ``EarlyStopping.best_epoch``).
 
     Returns:
         ``path``.
@@ -329,6 +331,8 @@ def plot_history(history, path, metrics=None, title=None):
         for key, style in ((m, "-o"), ("val_" + m, "-s")):
             if key in h:
                 ax.plot(range(1, len(h[key]) + 1), h[key], style, markersize=3, label=key)
+        if mark_epoch is not None:
+            ax.axvline(mark_epoch + 1, color="grey", linestyle="--", linewidth=1, label="best")
         ax.set_xlabel("epoch")
         ax.set_ylabel(m)
         ax.grid(alpha=0.3)
