@@ -1,4 +1,4 @@
-"""Training workflow: EarlyStopping, fit/evaluate, plot_history, Grid/RandomSearch, summary."""
+"""Training workflow helpers (tocha.training): EarlyStopping, fit/evaluate, plot_history, Grid/RandomSearch, summary."""
 
 import csv
 import math
