@@ -19,7 +19,7 @@ import argparse
 import time
 
 import tocha as torch
-import tocha.nn as nn
+from tocha import nn
 from tocha import transforms as T
 from tocha.datasets import MNIST, Digits, FashionMNIST
 from tocha.utils.data import DataLoader, Subset

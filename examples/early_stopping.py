@@ -13,7 +13,7 @@ import argparse
 import os
 
 import tocha as torch
-import tocha.nn as nn
+from tocha import nn
 from tocha.datasets import Digits, make_moons
 from tocha.training import EarlyStopping, evaluate, fit, plot_history
 from tocha.utils.data import DataLoader, TensorDataset, random_split

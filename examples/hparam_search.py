@@ -10,7 +10,7 @@ import argparse
 import os
 
 import tocha as torch
-import tocha.nn as nn
+from tocha import nn
 from tocha.datasets import make_moons
 from tocha.training import GridSearch, RandomSearch, choice, loguniform, randint, uniform
 from tocha.utils.data import DataLoader, TensorDataset

@@ -11,7 +11,7 @@ two Gaussian blobs when scikit-learn is not installed).
 import argparse
 
 import tocha as torch
-import tocha.nn as nn
+from tocha import nn
 from tocha.datasets import Digits, make_blobs
 from tocha.utils.data import DataLoader, TensorDataset, random_split
 

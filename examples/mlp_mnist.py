@@ -11,7 +11,7 @@ import argparse
 import time
 
 import tocha as torch
-import tocha.nn as nn
+from tocha import nn
 from tocha.datasets import MNIST
 from tocha.utils.data import DataLoader, TensorDataset
 

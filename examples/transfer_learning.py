@@ -13,10 +13,10 @@ Uses MNIST (full or the 5k subset), else the 8x8 digits.
 import argparse
 
 import tocha as torch
-import tocha.nn as nn
+from tocha import nn
 from tocha.datasets import MNIST, Digits
-from tocha.utils.data import DataLoader, TensorDataset
 from tocha.utils import summary
+from tocha.utils.data import DataLoader, TensorDataset
 
 FEAT = 256  # width of the (frozen) feature layer
 

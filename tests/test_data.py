@@ -4,11 +4,23 @@ import collections
 
 import numpy as np
 import pytest
-
 import tocha
-from tocha.utils.data import (BatchSampler, ConcatDataset, DataLoader, Dataset, IterableDataset, RandomSampler,
-                              SequentialSampler, Subset, SubsetRandomSampler, TensorDataset, WeightedRandomSampler,
-                              default_collate, get_worker_info, random_split)
+from tocha.utils.data import (
+    BatchSampler,
+    ConcatDataset,
+    DataLoader,
+    Dataset,
+    IterableDataset,
+    RandomSampler,
+    SequentialSampler,
+    Subset,
+    SubsetRandomSampler,
+    TensorDataset,
+    WeightedRandomSampler,
+    default_collate,
+    get_worker_info,
+    random_split,
+)
 
 
 def _ds(n=10):
@@ -208,7 +220,7 @@ def test_generator_does_not_disturb_global_stream():
 
 # ------------------------------------------------------------------ multiprocessing
 def test_workers_match_single_process_order():
-    g = lambda: tocha.Generator().manual_seed(123)  # noqa: E731
+    g = lambda: tocha.Generator().manual_seed(123)
     ds = _ds(37)
     ref = [(x.tolist(), y.tolist()) for x, y in DataLoader(ds, batch_size=5, shuffle=True, generator=g())]
     got = [(x.tolist(), y.tolist()) for x, y in DataLoader(ds, batch_size=5, shuffle=True, generator=g(),

@@ -4,11 +4,9 @@ import gzip
 import importlib.metadata as md
 import os
 import struct
-import warnings
 
 import numpy as np
 import pytest
-
 import tocha
 import tocha.datasets as D
 from tocha.utils.data import DataLoader

@@ -5,9 +5,7 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
-
 import tocha
-import tocha.nn as nn
 
 
 def _mlp(m):

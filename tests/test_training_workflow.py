@@ -2,16 +2,23 @@
 
 import csv
 import math
-import os
 
-import numpy as np
 import pytest
-
 import tocha
-import tocha.nn as nn
+from tocha import nn
 from tocha.datasets import make_blobs
-from tocha.training import (EarlyStopping, GridSearch, RandomSearch, choice, evaluate, fit, loguniform,
-                            plot_history, randint, uniform)
+from tocha.training import (
+    EarlyStopping,
+    GridSearch,
+    RandomSearch,
+    choice,
+    evaluate,
+    fit,
+    loguniform,
+    plot_history,
+    randint,
+    uniform,
+)
 from tocha.utils.data import DataLoader, TensorDataset
 
 

@@ -24,7 +24,6 @@ The default ``root`` is ``$TOCHA_DATA`` or ``~/.cache/tocha/datasets``.
 
 import gzip
 import hashlib
-import io
 import math
 import os
 import pickle
@@ -37,8 +36,25 @@ import numpy as np
 from . import _ops
 from .utils.data import Dataset
 
-__all__ = ["MNIST", "FashionMNIST", "Digits", "VisionDataset", "make_moons", "make_blobs", "make_circles",
-           "make_xor", "make_sine_series", "sliding_windows", "default_root"]
+
+def _contig(a):
+    """C-contiguous, writable array (keeps 0-d arrays 0-d, unlike np.ascontiguousarray)."""
+    return np.require(a, requirements=["C", "W"])
+
+
+__all__ = [
+    "MNIST",
+    "Digits",
+    "FashionMNIST",
+    "VisionDataset",
+    "default_root",
+    "make_blobs",
+    "make_circles",
+    "make_moons",
+    "make_sine_series",
+    "make_xor",
+    "sliding_windows",
+]
 
 
 def default_root():
@@ -141,8 +157,8 @@ class VisionDataset(Dataset):
         if images.dtype != np.uint8 or images.ndim != 3 or len(images) != len(labels):
             raise RuntimeError(f"{type(self).__name__}: bad data from {self.source} (images {images.shape} "
                                f"{images.dtype}, labels {labels.shape})")
-        self._images = np.ascontiguousarray(images)
-        self._labels = np.ascontiguousarray(labels.astype(np.int64))
+        self._images = _contig(images)
+        self._labels = _contig(labels.astype(np.int64))
         self.data = _ops.from_numpy(self._images)
         self.targets = _ops.from_numpy(self._labels)
 
@@ -521,4 +537,4 @@ def sliding_windows(series, window, horizon=1):
                          f"horizon={horizon}")
     idx = np.arange(window)[None, :] + np.arange(n)[:, None]
     X, y = s[idx], s[np.arange(n) + window + horizon - 1]
-    return _ops.tensor(np.ascontiguousarray(X)), _ops.tensor(np.ascontiguousarray(y))
+    return _ops.tensor(_contig(X)), _ops.tensor(_contig(y))

@@ -12,7 +12,6 @@ Writes are atomic: temp file in the same directory, ``fsync``, ``os.replace``.
 """
 
 import hashlib
-import io
 import json
 import math
 import os
@@ -22,6 +21,12 @@ import numpy as np
 
 from . import _ops
 from ._tensor import Tensor
+
+
+def _contig(a):
+    """C-contiguous, writable array (keeps 0-d arrays 0-d, unlike np.ascontiguousarray)."""
+    return np.require(a, requirements=["C", "W"])
+
 
 _TREE = "tocha.tree"
 _SHA = "tocha.sha256"
@@ -56,13 +61,13 @@ class _Encoder:
     def enc(self, obj, path):
         if isinstance(obj, Tensor):
             name = self._name(path)
-            self.arrays[name] = np.ascontiguousarray(obj.detach().cpu().numpy())
+            self.arrays[name] = _contig(obj.detach().cpu().numpy())
             return {"T": name, "rg": bool(obj.requires_grad)} if obj.requires_grad else {"T": name}
         if isinstance(obj, np.ndarray):
             if obj.dtype.kind not in "biuf":
                 raise TypeError(f"tocha.save: NumPy arrays of dtype {obj.dtype} are not supported")
             name = self._name(path)
-            self.arrays[name] = np.ascontiguousarray(obj)
+            self.arrays[name] = _contig(obj)
             return {"N": name}
         if obj is None or isinstance(obj, (bool, str)):
             return obj
@@ -130,7 +135,7 @@ def _digest(arrays):
         h.update(name.encode())
         h.update(str(a.dtype).encode())
         h.update(str(a.shape).encode())
-        h.update(np.ascontiguousarray(a).tobytes())
+        h.update(_contig(a).tobytes())
     return h.hexdigest()
 
 
@@ -270,12 +275,12 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
     meta = header.get("__metadata__") or {}
     order = sorted((k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"][0])
     if _TREE not in meta:
-        return {k: _ops.from_numpy(np.ascontiguousarray(_to_supported(arrays[k]))) for k in order}
+        return {k: _ops.from_numpy(_contig(_to_supported(arrays[k]))) for k in order}
     if meta.get(_SHA) != _digest(arrays):
         raise RuntimeError(f"tocha.load: {where!r} is corrupted: the tensor data does not match its SHA-256 checksum")
     try:
         tree = json.loads(meta[_TREE])
     except ValueError as e:
         raise RuntimeError(f"tocha.load: {where!r} has corrupted structure metadata ({e})") from None
-    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    arrays = {k: _contig(v) for k, v in arrays.items()}
     return _decode(tree, arrays)

@@ -24,8 +24,21 @@ from . import _ops
 from ._tensor import Tensor
 from .autograd import no_grad
 
-__all__ = ["EarlyStopping", "Callback", "History", "fit", "evaluate", "plot_history", "GridSearch", "RandomSearch",
-           "SearchResults", "uniform", "loguniform", "randint", "choice"]
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "GridSearch",
+    "History",
+    "RandomSearch",
+    "SearchResults",
+    "choice",
+    "evaluate",
+    "fit",
+    "loguniform",
+    "plot_history",
+    "randint",
+    "uniform",
+]
 
 
 # ----------------------------------------------------------------------------------------- callbacks
@@ -348,7 +361,7 @@ def plot_history(history, path, metrics=None, title=None, mark_epoch=None):
 
 
 # ----------------------------------------------------------------------------------------- search
-class uniform:  # noqa: N801  (lower-case like scipy.stats distributions)
+class uniform:
     """Uniform real in [low, high)."""
 
     def __init__(self, low, high):
@@ -363,7 +376,7 @@ class uniform:  # noqa: N801  (lower-case like scipy.stats distributions)
         return f"uniform({self.low}, {self.high})"
 
 
-class loguniform(uniform):  # noqa: N801
+class loguniform(uniform):
     """Log-uniform real in [low, high) (e.g. learning rates 1e-5..1e-1)."""
 
     def __init__(self, low, high):
@@ -378,7 +391,7 @@ class loguniform(uniform):  # noqa: N801
         return f"loguniform({self.low}, {self.high})"
 
 
-class randint:  # noqa: N801
+class randint:
     """Integer uniform in [low, high] (inclusive)."""
 
     def __init__(self, low, high):
@@ -393,7 +406,7 @@ class randint:  # noqa: N801
         return f"randint({self.low}, {self.high})"
 
 
-class choice:  # noqa: N801
+class choice:
     """One of ``options`` (a plain list in a search space means the same)."""
 
     def __init__(self, options):

@@ -18,9 +18,34 @@ import numpy as np
 from . import _ops
 from ._tensor import Tensor
 
-__all__ = ["Compose", "ToTensor", "Normalize", "Lambda", "RandomApply", "RandomChoice", "RandomHorizontalFlip",
-           "RandomVerticalFlip", "CenterCrop", "Pad", "Resize", "RandomCrop", "RandomResizedCrop", "RandomRotation",
-           "RandomAffine", "ColorJitter", "GaussianNoise", "RandomErasing", "SMOTE", "functional"]
+
+def _contig(a):
+    """C-contiguous, writable array (keeps 0-d arrays 0-d, unlike np.ascontiguousarray)."""
+    return np.require(a, requirements=["C", "W"])
+
+
+__all__ = [
+    "SMOTE",
+    "CenterCrop",
+    "ColorJitter",
+    "Compose",
+    "GaussianNoise",
+    "Lambda",
+    "Normalize",
+    "Pad",
+    "RandomAffine",
+    "RandomApply",
+    "RandomChoice",
+    "RandomCrop",
+    "RandomErasing",
+    "RandomHorizontalFlip",
+    "RandomResizedCrop",
+    "RandomRotation",
+    "RandomVerticalFlip",
+    "Resize",
+    "ToTensor",
+    "functional",
+]
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -63,9 +88,9 @@ class _Img:
     def out(self, a):
         if self.kind == "tensor":
             a = _cast(a, self.dtype.np)
-            return _ops.tensor(np.ascontiguousarray(a))
+            return _ops.tensor(_contig(a))
         a = _cast(a, self.dtype)
-        return np.ascontiguousarray(np.moveaxis(a, 0, -1) if self.hwc else a)
+        return _contig(np.moveaxis(a, 0, -1) if self.hwc else a)
 
 
 def _cast(a, dtype):
@@ -108,7 +133,7 @@ def _range(value, name, center=1.0, bound=(0, float("inf"))):
 
 
 # ----------------------------------------------------------------------------------------- functional
-class functional:  # noqa: N801  (namespace mirroring torchvision.transforms.functional)
+class functional:
     """Deterministic image operations used by the random transforms."""
 
     @staticmethod
@@ -284,7 +309,7 @@ class ToTensor:
             pic = pic[:, :, None]
         if pic.ndim != 3:
             raise ValueError(f"pic should be 2 or 3 dimensional, got {pic.ndim} dimensions")
-        a = np.ascontiguousarray(pic.transpose(2, 0, 1))
+        a = _contig(pic.transpose(2, 0, 1))
         if a.dtype == np.uint8:
             return _ops.from_numpy(a.astype(np.float32) / np.float32(255))
         return _ops.tensor(a.astype(np.float32) if a.dtype.kind != "f" else a)

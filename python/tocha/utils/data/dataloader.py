@@ -22,6 +22,12 @@ from ..._tensor import Tensor
 from .dataset import IterableDataset, _can_gather
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
 
+
+def _contig(a):
+    """C-contiguous, writable array (keeps 0-d arrays 0-d, unlike np.ascontiguousarray)."""
+    return np.require(a, requirements=["C", "W"])
+
+
 _NP_STRING_KINDS = "USO"
 
 
@@ -31,7 +37,7 @@ def default_convert(data):
     if isinstance(data, Tensor):
         return data
     if isinstance(data, np.ndarray):
-        return data if data.dtype.kind in _NP_STRING_KINDS else _ops.as_tensor(np.ascontiguousarray(data))
+        return data if data.dtype.kind in _NP_STRING_KINDS else _ops.as_tensor(_contig(data))
     if isinstance(data, np.generic) and data.dtype.kind not in _NP_STRING_KINDS:
         return _ops.tensor(data)
     if isinstance(data, collections.abc.Mapping):
@@ -65,7 +71,7 @@ def default_collate(batch):
         if elem.dtype.kind in _NP_STRING_KINDS:
             raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
                             f"found numpy array of dtype {elem.dtype}")
-        return _ops.as_tensor(np.ascontiguousarray(np.stack(batch)))
+        return _ops.as_tensor(_contig(np.stack(batch)))
     if isinstance(elem, np.generic):
         return _ops.tensor(np.array(batch))
     if isinstance(elem, bool):
