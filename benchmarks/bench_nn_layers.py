@@ -1,0 +1,141 @@
+"""Benchmark: [nn] layers vs PyTorch CPU in the same process (forward + backward).
+
+    python benchmarks/bench_nn_layers.py [--repeats N] [--threads T] [--json out.json]
+
+Cases: BatchNorm2d (64, 32, 28, 28) train fwd+bwd; softmax + cross-entropy fwd+bwd on (256, 10) and
+(256, 1000) logits; LayerNorm (4096, 512) fwd+bwd; GELU/ELU (1M) fwd+bwd. Outputs are checked
+against PyTorch before timing. Prints a Markdown table of medians (ms) and the ratio
+torch / tocha (> 1 means tocha is faster).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import tocha  # noqa: E402
+import tocha.nn as tnn  # noqa: E402
+import tocha.nn.functional as TF  # noqa: E402
+
+
+def median_ms(fn, repeats, warmup=2):
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(ts)
+
+
+def case_batchnorm(m):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 32, 28, 28)).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    mt, mp = tnn.BatchNorm2d(32), torch.nn.BatchNorm2d(32)
+    xt, xp = tocha.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    gt, gp = tocha.tensor(g), torch.tensor(g)
+
+    def run_t():
+        xt.grad = None
+        mt(xt).backward(gt)
+
+    def run_p():
+        xp.grad = None
+        mp(xp).backward(gp)
+    run_t(), run_p()
+    np.testing.assert_allclose(xt.grad.numpy(), xp.grad.numpy(), atol=1e-3, rtol=1e-3)
+    return "BatchNorm2d (64,32,28,28) fwd+bwd", run_t, run_p
+
+
+def case_ce(n, c):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, c)).astype(np.float32)
+    y = rng.integers(0, c, n)
+    xt, xp = tocha.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yt, yp = tocha.tensor(y), torch.tensor(y)
+
+    def run_t():
+        xt.grad = None
+        TF.cross_entropy(xt, yt).backward()
+
+    def run_p():
+        xp.grad = None
+        torch.nn.functional.cross_entropy(xp, yp).backward()
+    run_t(), run_p()
+    np.testing.assert_allclose(xt.grad.numpy(), xp.grad.numpy(), atol=1e-6, rtol=1e-4)
+    return f"softmax+cross-entropy ({n}x{c}) fwd+bwd", run_t, run_p
+
+
+def case_layernorm():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4096, 512)).astype(np.float32)
+    mt, mp = tnn.LayerNorm(512), torch.nn.LayerNorm(512)
+    xt, xp = tocha.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    gt, gp = tocha.ones(4096, 512), torch.ones(4096, 512)
+
+    def run_t():
+        xt.grad = None
+        mt(xt).backward(gt)
+
+    def run_p():
+        xp.grad = None
+        mp(xp).backward(gp)
+    run_t(), run_p()
+    np.testing.assert_allclose(mt.weight.grad.numpy(), mp.weight.grad.numpy(), atol=1e-2, rtol=1e-3)
+    return "LayerNorm (4096,512) fwd+bwd", run_t, run_p
+
+
+def case_act(name):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(1 << 20).astype(np.float32)
+    xt, xp = tocha.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    gt, gp = tocha.ones(1 << 20), torch.ones(1 << 20)
+    ft, fp = getattr(TF, name), getattr(torch.nn.functional, name)
+
+    def run_t():
+        xt.grad = None
+        ft(xt).backward(gt)
+
+    def run_p():
+        xp.grad = None
+        fp(xp).backward(gp)
+    run_t(), run_p()
+    np.testing.assert_allclose(xt.grad.numpy(), xp.grad.numpy(), atol=1e-5, rtol=1e-4)
+    return f"{name} (2^20) fwd+bwd", run_t, run_p
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=0, help="threads for both libraries (0: default)")
+    ap.add_argument("--json", help="write results to this JSON file")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        tocha.set_num_threads(args.threads)
+    cases = [case_batchnorm(None), case_ce(256, 10), case_ce(256, 1000), case_layernorm(), case_act("elu"),
+             case_act("gelu")]
+    rows = []
+    print(f"threads: tocha {tocha.get_num_threads()}, torch {torch.get_num_threads()}; "
+          f"median of {args.repeats}\n")
+    print("| case | tocha (ms) | torch (ms) | torch/tocha |")
+    print("|---|---:|---:|---:|")
+    for name, ft, fp in cases:
+        t, p = median_ms(ft, args.repeats), median_ms(fp, args.repeats)
+        rows.append({"case": name, "tocha_ms": t, "torch_ms": p, "ratio": p / t})
+        print(f"| {name} | {t:.3f} | {p:.3f} | {p / t:.2f}x |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"threads": tocha.get_num_threads(), "repeats": args.repeats, "results": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
