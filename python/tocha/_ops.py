@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from . import _C
-from ._dtype import (DTYPES, bool_, float32, float64, get_default_dtype, int32, int64, to_device,
+from ._dtype import (_c_contig, DTYPES, bool_, float32, float64, get_default_dtype, int32, int64, to_device,
                      to_dtype, uint8)
 from ._tensor import Size, Tensor, _wrap
 from .autograd.function import Function
@@ -190,7 +190,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     arr = _infer_np(data, dtype)
     if dtype is not None:
         arr = arr.astype(to_dtype(dtype).np, copy=False)
-    arr = np.ascontiguousarray(arr)
+    arr = _c_contig(arr)
     t = _wrap(_C.from_buffer(arr).clone())
     return _finish(t, requires_grad)
 
@@ -424,6 +424,8 @@ def _unary_fn(name, code, grad_rule, save="input"):
 
         @staticmethod
         def backward(ctx, g):
+            if save is None:
+                return grad_rule(None, None, g)
             (s,) = ctx.saved_tensors
             if save == "input":
                 return grad_rule(s, None, g)
@@ -2152,7 +2154,7 @@ def _index_array(idx):
                 arr = arr.astype(np.int64)
             else:
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-        a = _C.from_buffer(np.ascontiguousarray(arr)).clone()
+        a = _C.from_buffer(_c_contig(arr)).clone()
     if a.dtype == 4 or a.dtype == 5:
         raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
     return a

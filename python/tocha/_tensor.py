@@ -7,7 +7,7 @@ file holds the state, properties, conversion and printing.
 import numpy as np
 
 from . import _C
-from ._dtype import CPU, DTYPES, device, float32, to_device, to_dtype
+from ._dtype import _c_contig, CPU, DTYPES, device, float32, to_device, to_dtype
 
 _new = object.__new__
 
@@ -325,7 +325,7 @@ def _wrap(a):
 
 
 def _rebuild(arr, requires_grad):
-    t = _wrap(_C.from_buffer(np.ascontiguousarray(arr)).clone())
+    t = _wrap(_C.from_buffer(_c_contig(arr)).clone())
     t.requires_grad = requires_grad
     return t
 
