@@ -97,7 +97,10 @@ def test_activation_module_matches_torch(name, args):
     g = RNG.standard_normal(X.shape)
     ya.backward(tt(g))
     yb.backward(pt(g))
-    close(a.grad, b.grad, 1e-10, 1e-10)
+    # PyTorch rounds a constant to float32 in these backward rules even for float64 tensors
+    # (CELU: 1.0/alpha.toFloat() in derivatives.yaml; Hardsigmoid: one_sixth = 1.0f / 6.0f)
+    tol = 1e-6 if name in ("CELU", "Hardsigmoid") else 1e-10
+    close(a.grad, b.grad, tol, tol)
 
 
 def test_gelu_tanh_module_and_bad_approximate():
@@ -258,7 +261,7 @@ def test_dropout_inverted_scaling_seeded_and_eval_identity():
     tocha.manual_seed(3)
     close(d(x), y, 0, 0)
     v = y.detach().numpy()
-    assert set(np.unique(v).round(6)) == {0.0, round(1 / 0.7, 6)}
+    assert np.all((v == 0) | np.isclose(v, 1 / 0.7, rtol=1e-6))
     assert abs((v == 0).mean() - 0.3) < 0.01
     y.sum().backward()
     close(x.grad, v, 0, 0)                   # gradient = the scaled mask
@@ -429,18 +432,20 @@ def _pair_nets():
 
 def test_forward_pre_and_forward_hooks_like_torch():
     lt, lp = _pair_nets()
-    seen = {}
+    seen, handles = {}, {}
     for lin, key in ((lt, "t"), (lp, "p")):
         lin.register_forward_pre_hook(lambda mod, args: (args[0] * 2,))
-        h = lin.register_forward_hook(lambda mod, args, out, key=key: seen.__setitem__(key, out) or out + 1)
+        handles[key] = lin.register_forward_hook(
+            lambda mod, args, out, key=key: seen.__setitem__(key, out) or out + 1)
     x = RNG.standard_normal((2, 4))
     yt, yp = lt(tt(x)), lp(pt(x))
     close(yt, yp, 1e-12)
     close(seen["t"], seen["p"], 1e-12)
     close(yt, seen["t"].detach().numpy() + 1, 1e-12)
-    h.remove()
-    lt._forward_hooks.clear()
+    handles["t"].remove()                     # only tocha's forward hook goes away
     close(lt(tt(x)), lp(pt(x)) - 1, 1e-12)
+    handles["p"].remove()
+    close(lt(tt(x)), lp(pt(x)), 1e-12)
 
 
 def test_full_backward_hook_like_torch():
@@ -487,3 +492,19 @@ def test_frozen_weights_do_not_change_during_training():
         assert np.array_equal(v.numpy(), frozen[k].numpy()), k
         assert net[0]._parameters[k].grad is None
     assert not np.allclose(net[4].weight.detach().numpy(), head.numpy())
+
+
+def test_full_backward_hook_input_without_grad_gets_zero_like_torch():
+    got = {}
+    for M, key in ((tocha, "t"), (torch, "p")):
+        class Two(M.nn.Module):
+            def forward(self, a, b):
+                return a * b + a
+        mod = Two()
+        mod.register_full_backward_hook(lambda mm, gin, gout, key=key: got.__setitem__(key, gin))
+        a = M.tensor(np.arange(3.0), requires_grad=True)
+        b = M.tensor(np.full(3, 2.0))
+        mod(a, b).sum().backward()
+        assert not b.requires_grad and b.grad is None
+    for x, y in zip(got["t"], got["p"]):
+        close(x, y, 0)

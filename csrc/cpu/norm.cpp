@@ -118,12 +118,13 @@ std::tuple<Array, Array, Array> batch_norm_forward(const Array& x_, const std::o
       }
       double inv = 1.0 / std::sqrt(var + eps);
       mp[c] = (T)mean; ip[c] = (T)inv;
-      double scale = (wp ? (double)wp[c] : 1.0) * inv;
-      double shift = (bp ? (double)bp[c] : 0.0) - mean * scale;
-      T sc = (T)scale, sh = (T)shift;
+      // ((x − mean_hi) − mean_lo)·scale + b, not x·scale + shift: the latter cancels
+      // catastrophically when |mean| >> std in float32; the hi/lo split keeps the mean's low bits
+      const T sc = (T)((wp ? (double)wp[c] : 1.0) * inv), sh = bp ? bp[c] : T(0);
+      const T mhi = (T)mean, mlo = (T)(mean - (double)mhi);
       for (int64_t n = 0; n < N; ++n) {
         const T* xr = xp + (n * C + c) * S; T* yr = yp + (n * C + c) * S;
-        for (int64_t i = 0; i < S; ++i) yr[i] = xr[i] * sc + sh;
+        for (int64_t i = 0; i < S; ++i) yr[i] = ((xr[i] - mhi) - mlo) * sc + sh;
       }
     }
   });
@@ -226,10 +227,10 @@ std::tuple<Array, Array, Array> layer_norm_forward(const Array& x_, const std::o
         m = K + dm;
         v = std::max(s2 / (double)D - dm * dm, 0.0);
       }
-      T mt = (T)m, st = (T)(1.0 / std::sqrt(v + eps));
+      T mt = (T)m, mlo = (T)(m - (double)mt), st = (T)(1.0 / std::sqrt(v + eps));
       mp[r] = mt; rp[r] = st;
       for (int64_t d = 0; d < D; ++d) {
-        T h = (xr[d] - mt) * st;
+        T h = ((xr[d] - mt) - mlo) * st;   // hi/lo mean split: accurate when |mean| >> std
         if (wp) h *= wp[d];
         if (bp) h += bp[d];
         yr[d] = h;

@@ -4,7 +4,7 @@
 //                    training, momentum, eps) -> (y (N, C, *), save_mean (C), save_invstd (C))
 //   training: statistics of the batch in ONE pass per channel (shifted sums in double: robust to a
 //   large mean), running stats updated in place (unbiased variance) when given;
-//   eval: the running statistics normalise. y = x * scale_c + shift_c (one pass).
+//   eval: the running statistics normalise. y = (x − mean_c)·scale_c + bias_c (one pass).
 // batch_norm_backward(grad, x, weight?, save_mean, save_invstd, training) -> (gx, gweight, gbias)
 //   one reduction pass per channel (Σg, Σg·x̂) and one write pass:
 //   training: gx = w·invstd·(g − Σg/M − x̂·Σg·x̂/M);  eval: gx = w·invstd·g.

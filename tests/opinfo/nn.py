@@ -6,7 +6,7 @@ reference formula (``_twin``) here; tests/test_nn_layers.py also checks them aga
 
 import tocha
 import tocha.nn  # noqa: F401  (registers the nn ops in tocha.OPS)
-from harness import NC, Case, Int, Pos, Sliced, Unit
+from harness import NC, Case, Fixed, Int, Pos, Sliced
 
 
 def F(m):
@@ -64,13 +64,15 @@ def T(name, ref, scale=1.0, *args):
     return [Case(g, [(3, 4)]), Case(g, [(7, 13)], gradcheck=False), Case(g, [NC((4, 3))], gradcheck=False)]
 
 
-def _bn(training, affine=True, rs=True, c=3, momentum=0.1):
+def _bn(training, affine=True, rs=True, c=3, momentum=0.1, stats=True):
+    """batch_norm returning (y, running_mean, running_var); the stats depend on x without a gradient,
+    so finite differences only make sense on y (stats=False)."""
     def f(m, x, *wb):
         w, b = wb if affine else (None, None)
         rm = m.zeros(c, dtype=x.dtype) + 0.1 if rs else None
         rv = m.ones(c, dtype=x.dtype) * 1.5 if rs else None
         y = F(m).batch_norm(x, rm, rv, w, b, training, momentum)
-        return (y, rm, rv) if rs else y
+        return (y, rm, rv) if rs and stats else y
     return f
 
 
@@ -126,9 +128,9 @@ CASES = {
     "binary_cross_entropy_with_logits": [
         Case(lambda m, x, t: F(m).binary_cross_entropy_with_logits(x * 3, t / 2), [(3, 4), Pos((3, 4))]),
         Case(lambda m, x, t, pw: F(m).binary_cross_entropy_with_logits(x, t / 2, pos_weight=pw),
-             [(3, 4), Pos((3, 4)), Pos((4,))]),
+             [(3, 4), Pos((3, 4)), Fixed(Pos((4,)))]),
         Case(lambda m, x, t, w: F(m).binary_cross_entropy_with_logits(x * 50, t / 2, w, reduction="sum"),
-             [(3, 4), Pos((3, 4)), Pos((3, 4))]),
+             [(3, 4), Pos((3, 4)), Fixed(Pos((3, 4)))]),
         Case(lambda m, x, t: F(m).binary_cross_entropy_with_logits(x, t / 2, reduction="none"),
              [NC((4, 3)), Pos((4, 3))], gradcheck=False)],
     "kl_div": [
@@ -178,12 +180,14 @@ CASES = {
     "alpha_dropout": [Case(lambda m, x: F(m).alpha_dropout(x * 2, 0.5, training=False), [(3, 4)]),
                       Case(lambda m, x: F(m).alpha_dropout(x * 2, 1.0, training=True), [(3, 4)])],
     # ---- normalisation ----
-    "batch_norm": [Case(_bn(True), [(4, 3, 5, 5), Pos((3,)), (3,)]),
-                   Case(_bn(True, affine=False), [(6, 3)]),
+    "batch_norm": [Case(_bn(True), [(4, 3, 5, 5), Pos((3,)), (3,)], gradcheck=False),
+                   Case(_bn(True, affine=False), [(6, 3)], gradcheck=False),
                    Case(_bn(True, rs=False), [(2, 3, 7), Pos((3,)), (3,)]),
                    Case(_bn(False), [(4, 3, 2, 2), Pos((3,)), (3,)]),
                    Case(_bn(True, c=4), [NC((5, 4)), Pos((4,)), (4,)], gradcheck=False),
-                   Case(_bn(True, c=4), [(1, 4, 3), Pos((4,)), (4,)])],
+                   Case(_bn(True, c=4), [(1, 4, 3), Pos((4,)), (4,)], gradcheck=False),
+                   Case(_bn(True, stats=False), [(4, 3, 2, 3), Pos((3,)), (3,)]),
+                   Case(_bn(True, affine=False, stats=False), [(6, 3)])],
     "layer_norm": [Case(lambda m, x, w, b: F(m).layer_norm(x, (4,), w, b), [(2, 3, 4), Pos((4,)), (4,)]),
                    Case(lambda m, x, w, b: F(m).layer_norm(x, (3, 4), w, b, eps=1e-3),
                         [(2, 3, 4), Pos((3, 4)), (3, 4)]),
@@ -197,8 +201,9 @@ CASES = {
                    Case(lambda m, x: F(m).group_norm(x, 2), [(2, 4, 5)]),
                    Case(lambda m, x, w, b: F(m).group_norm(x, 1, w, b, eps=1e-3), [(3, 2, 4), Pos((2,)), (2,)])],
     # ---- embedding ----
+    # padding_idx / scale_grad_by_freq change the gradient by definition: parity only, no gradcheck
     "embedding": [Case(_emb(), [(10, 4), Int((3, 5), 10)]),
-                  Case(_emb(padding_idx=2), [(10, 4), Int((3, 5), 10)]),
-                  Case(_emb(padding_idx=-1, scale_grad_by_freq=True), [(10, 4), Int((20,), 10)]),
+                  Case(_emb(padding_idx=2), [(10, 4), Int((3, 5), 10)], gradcheck=False),
+                  Case(_emb(padding_idx=-1, scale_grad_by_freq=True), [(10, 4), Int((20,), 10)], gradcheck=False),
                   Case(_emb(max_norm=1.0), [(10, 4), Int((3, 5), 10)], gradcheck=False)],
 }

@@ -789,7 +789,7 @@ class _Embedding(Function):
                 scale = scale * (flat != ctx.pad).to(g.dtype)
             g2 = g2 * scale.unsqueeze(1)
         gw = _ops.zeros(v, d, dtype=g.dtype)
-        _C.index_add_(gw._a, 0, flat._a, g2.contiguous()._a)
+        _C.index_put_(gw._a, 0, flat._a, g2.contiguous()._a, True)   # += with repeats
         return gw, None, None, None
 
 
