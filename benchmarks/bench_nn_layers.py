@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
-import tocha  # noqa: E402
-import tocha.nn as tnn  # noqa: E402
-import tocha.nn.functional as TF  # noqa: E402
+import tocha
+import tocha.nn as tnn
+import tocha.nn.functional as TF
 
 
 def median_ms(fn, repeats, warmup=2):

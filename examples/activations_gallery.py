@@ -15,11 +15,11 @@ import sys
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
-import tocha  # noqa: E402
-import tocha.nn as nn  # noqa: E402
+import tocha
+from tocha import nn
 
 ACTIVATIONS = [
     ("Identity", nn.Identity()), ("Sigmoid", nn.Sigmoid()), ("Tanh", nn.Tanh()), ("ArcTan", nn.ArcTan()),

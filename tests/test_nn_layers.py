@@ -5,11 +5,10 @@ import math
 
 import numpy as np
 import pytest
-import torch
-
 import tocha
-import tocha.nn as nn
 import tocha.nn.functional as F
+import torch
+from tocha import nn
 
 
 def tt(a, dtype=np.float64, rg=False):

@@ -5,7 +5,7 @@ reference formula (``_twin``) here; tests/test_nn_layers.py also checks them aga
 """
 
 import tocha
-import tocha.nn  # noqa: F401  (registers the nn ops in tocha.OPS)
+import tocha.nn  # registers the nn ops in tocha.OPS
 from harness import NC, Case, Fixed, Int, Pos, Sliced
 
 
@@ -15,13 +15,13 @@ def F(m):
 
 def A(name, *args, scale=1.0, **kw):
     """Activation cases: plain, odd sizes, non-contiguous, 0-d, batch 1, in-place on a non-leaf."""
-    f = lambda m, x: getattr(F(m), name)(x * scale, *args, **kw)  # noqa: E731
+    f = lambda m, x: getattr(F(m), name)(x * scale, *args, **kw)
     return [Case(f, [(3, 4)]), Case(f, [(7, 13)], gradcheck=False), Case(f, [NC((4, 3))], gradcheck=False),
             Case(f, [()]), Case(f, [Sliced((1, 5))], gradcheck=False)]
 
 
 def A_inplace(name, *args, scale=1.0, **kw):
-    f = lambda m, x: getattr(F(m), name)(x * scale, *args, inplace=True, **kw)  # noqa: E731
+    f = lambda m, x: getattr(F(m), name)(x * scale, *args, inplace=True, **kw)
     return [Case(f, [(3, 4)])]
 
 
@@ -60,7 +60,7 @@ def _bipolar_ref(m, x):
 
 def T(name, ref, scale=1.0, *args):
     f = _twin(name, ref)
-    g = lambda m, x: f(m, x * scale, *args)  # noqa: E731
+    g = lambda m, x: f(m, x * scale, *args)
     return [Case(g, [(3, 4)]), Case(g, [(7, 13)], gradcheck=False), Case(g, [NC((4, 3))], gradcheck=False)]
 
 

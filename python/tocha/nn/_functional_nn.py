@@ -12,25 +12,59 @@ Backward of the activation and norm kernels is first-order only: differentiating
 import math
 import numbers
 
-from .. import _C
-from .. import _ops
+from .. import _C, _ops
 from .._ops import Function, _wrap, register
 from .._tensor import Tensor
 from ..autograd.grad_mode import _state, no_grad
 from ._functional_core import _check_same_shape, _reduce
 
 __all__ = [
-    # activations
-    "leaky_relu", "leaky_relu_", "rrelu", "rrelu_", "prelu", "elu", "elu_", "selu", "selu_", "celu",
-    "celu_", "gelu", "silu", "mish", "softplus", "hardtanh", "hardtanh_", "relu6", "hardsigmoid",
-    "hardswish", "logsigmoid", "softsign", "isru", "isrlu", "sqnl", "binary_step", "bipolar_relu",
+    "alpha_dropout",
     "arctan",
-    # losses
-    "binary_cross_entropy_with_logits", "kl_div", "poisson_nll_loss", "gaussian_nll_loss",
-    "huber_loss", "smooth_l1_loss", "cosine_embedding_loss", "margin_ranking_loss", "ctc_loss",
-    # layers
-    "dropout", "dropout1d", "dropout2d", "alpha_dropout", "batch_norm", "layer_norm", "group_norm",
-    "rms_norm", "embedding",
+    "batch_norm",
+    "binary_cross_entropy_with_logits",
+    "binary_step",
+    "bipolar_relu",
+    "celu",
+    "celu_",
+    "cosine_embedding_loss",
+    "ctc_loss",
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "elu",
+    "elu_",
+    "embedding",
+    "gaussian_nll_loss",
+    "gelu",
+    "group_norm",
+    "hardsigmoid",
+    "hardswish",
+    "hardtanh",
+    "hardtanh_",
+    "huber_loss",
+    "isrlu",
+    "isru",
+    "kl_div",
+    "layer_norm",
+    "leaky_relu",
+    "leaky_relu_",
+    "logsigmoid",
+    "margin_ranking_loss",
+    "mish",
+    "poisson_nll_loss",
+    "prelu",
+    "relu6",
+    "rms_norm",
+    "rrelu",
+    "rrelu_",
+    "selu",
+    "selu_",
+    "silu",
+    "smooth_l1_loss",
+    "softplus",
+    "softsign",
+    "sqnl",
 ]
 
 # activation codes: must match tocha::cpu::Act in csrc/cpu/activation.h

@@ -8,9 +8,31 @@ from .._functional_core import softmin
 from ..parameter import Parameter
 from .module import Module
 
-__all__ = ["ArcTan", "LeakyReLU", "RReLU", "PReLU", "BinaryStep", "ELU", "SELU", "CELU", "GELU", "SiLU",
-           "Mish", "Softsign", "ISRU", "ISRLU", "SQNL", "BipolarReLU", "Softplus", "Hardtanh", "ReLU6",
-           "Hardsigmoid", "Hardswish", "LogSigmoid", "Softmin"]
+__all__ = [
+    "CELU",
+    "ELU",
+    "GELU",
+    "ISRLU",
+    "ISRU",
+    "SELU",
+    "SQNL",
+    "ArcTan",
+    "BinaryStep",
+    "BipolarReLU",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
+    "LeakyReLU",
+    "LogSigmoid",
+    "Mish",
+    "PReLU",
+    "RReLU",
+    "ReLU6",
+    "SiLU",
+    "Softmin",
+    "Softplus",
+    "Softsign",
+]
 
 
 class _Inplace(Module):

@@ -4,7 +4,7 @@ Masks come from tocha's Philox stream, so ``tocha.manual_seed`` makes them repro
 from .. import _functional_nn as F
 from .module import Module
 
-__all__ = ["Dropout", "Dropout1d", "Dropout2d", "AlphaDropout"]
+__all__ = ["AlphaDropout", "Dropout", "Dropout1d", "Dropout2d"]
 
 
 class _DropoutNd(Module):

@@ -5,8 +5,17 @@ from .. import _functional_nn as F
 from .loss import _Loss
 from .module import Module
 
-__all__ = ["BCEWithLogitsLoss", "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss", "HuberLoss",
-           "SmoothL1Loss", "CosineEmbeddingLoss", "MarginRankingLoss", "CTCLoss"]
+__all__ = [
+    "BCEWithLogitsLoss",
+    "CTCLoss",
+    "CosineEmbeddingLoss",
+    "GaussianNLLLoss",
+    "HuberLoss",
+    "KLDivLoss",
+    "MarginRankingLoss",
+    "PoissonNLLLoss",
+    "SmoothL1Loss",
+]
 
 
 class BCEWithLogitsLoss(_Loss):
