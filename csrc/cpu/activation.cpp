@@ -5,6 +5,7 @@
 #include <string>
 
 #include "../core/parallel.h"
+#include "fast_math.h"
 
 namespace tocha::cpu {
 namespace {
@@ -43,21 +44,15 @@ void map2(int64_t n, T* y, const T* g, const T* x, F f) {
   }
 }
 
-template <typename T> inline T sigmoid_f(T x) {
-  if (x >= 0) { T z = std::exp(-x); return T(1) / (T(1) + z); }
-  T z = std::exp(x);
-  return z / (T(1) + z);
-}
-
 template <typename T>
 void act_fwd(Act op, int64_t n, T* y, const T* x, T p1, T p2) {
   const T zero(0), one(1);
   switch (op) {
 #define F1(OP, EXPR) case Act::OP: map1(n, y, x, [=](T v, int64_t i) -> T { (void)i; return EXPR; }); break;
     F1(LeakyRelu, v > zero ? v : v * p1)
-    F1(Elu, v > zero ? v : p1 * std::expm1(v))
-    F1(Selu, v > zero ? T(kSeluScale) * v : T(kSeluScale * kSeluAlpha) * std::expm1(v))
-    F1(Celu, v > zero ? v : p1 * std::expm1(v / p1))
+    F1(Elu, v > zero ? v : p1 * fm::expm1(v))
+    F1(Selu, v > zero ? T(kSeluScale) * v : T(kSeluScale * kSeluAlpha) * fm::expm1(v))
+    F1(Celu, v > zero ? v : p1 * fm::expm1(v / p1))
     F1(Softplus, v * p1 > p2 ? v : std::log1p(std::exp(v * p1)) / p1)
     F1(Hardtanh, v < p1 ? p1 : (v > p2 ? p2 : v))
     F1(Hardsigmoid, v <= T(-3) ? zero : (v >= T(3) ? one : v / T(6) + T(0.5)))
@@ -81,14 +76,14 @@ void act_bwd(Act op, int64_t n, T* gx, const T* g, const T* x, T p1, T p2) {
   switch (op) {
 #define F2(OP, EXPR) case Act::OP: map2(n, gx, g, x, [=](T v, int64_t i) -> T { (void)i; return EXPR; }); break;
     F2(LeakyRelu, v > zero ? one : p1)
-    F2(Elu, v > zero ? one : p1 * std::exp(v))
-    F2(Selu, v > zero ? T(kSeluScale) : T(kSeluScale * kSeluAlpha) * std::exp(v))
-    F2(Celu, v > zero ? one : std::exp(v / p1))
-    F2(Softplus, v * p1 > p2 ? one : sigmoid_f(v * p1))
+    F2(Elu, v > zero ? one : p1 * fm::exp(v))
+    F2(Selu, v > zero ? T(kSeluScale) : T(kSeluScale * kSeluAlpha) * fm::exp(v))
+    F2(Celu, v > zero ? one : fm::exp(v / p1))
+    F2(Softplus, v * p1 > p2 ? one : fm::sigmoid(v * p1))
     F2(Hardtanh, (v <= p1 || v >= p2) ? zero : one)
     F2(Hardsigmoid, (v > T(-3) && v < T(3)) ? one / T(6) : zero)
     F2(Hardswish, v < T(-3) ? zero : (v <= T(3) ? v / T(3) + T(0.5) : one))
-    F2(LogSigmoid, sigmoid_f(-v))
+    F2(LogSigmoid, fm::sigmoid(-v))
     F2(Softsign, one / ((one + std::abs(v)) * (one + std::abs(v))))
     F2(Isru, [&] { T r = one / std::sqrt(one + p1 * v * v); return r * r * r; }())
     F2(Isrlu, v >= zero ? one : [&] { T r = one / std::sqrt(one + p1 * v * v); return r * r * r; }())
