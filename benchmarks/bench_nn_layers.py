@@ -3,7 +3,7 @@
     python benchmarks/bench_nn_layers.py [--repeats N] [--threads T] [--json out.json]
 
 Cases: BatchNorm2d (64, 32, 28, 28) train fwd+bwd; softmax + cross-entropy fwd+bwd on (256, 10) and
-(256, 1000) logits; LayerNorm (4096, 512) fwd+bwd; GELU/ELU (1M) fwd+bwd. Outputs are checked
+(256, 1000) logits; LayerNorm (4096, 512) fwd+bwd; ELU/SELU/GELU (2^20) fwd+bwd. Outputs are checked
 against PyTorch before timing. Prints a Markdown table of medians (ms) and the ratio
 torch / tocha (> 1 means tocha is faster).
 """
@@ -35,81 +35,62 @@ def median_ms(fn, repeats, warmup=2):
     return statistics.median(ts)
 
 
-def case_batchnorm(m):
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((64, 32, 28, 28)).astype(np.float32)
-    g = rng.standard_normal(x.shape).astype(np.float32)
-    mt, mp = tnn.BatchNorm2d(32), torch.nn.BatchNorm2d(32)
+def _pair(fn_t, fn_p, x, g=None):
+    """Closures running fwd+bwd of the same computation in tocha and torch on copies of ``x``."""
     xt, xp = tocha.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    gt, gp = tocha.tensor(g), torch.tensor(g)
+    gt = None if g is None else tocha.tensor(g)
+    gp = None if g is None else torch.tensor(g)
 
     def run_t():
         xt.grad = None
-        mt(xt).backward(gt)
+        y = fn_t(xt)
+        y.backward(gt) if gt is not None else y.backward()
 
     def run_p():
         xp.grad = None
-        mp(xp).backward(gp)
+        y = fn_p(xp)
+        y.backward(gp) if gp is not None else y.backward()
+    return run_t, run_p, xt, xp
+
+
+def _checked(name, pair, atol, rtol):
+    run_t, run_p, xt, xp = pair
     run_t(), run_p()
-    np.testing.assert_allclose(xt.grad.numpy(), xp.grad.numpy(), atol=1e-3, rtol=1e-3)
-    return "BatchNorm2d (64,32,28,28) fwd+bwd", run_t, run_p
+    np.testing.assert_allclose(xt.grad.numpy(), xp.grad.numpy(), atol=atol, rtol=rtol)
+    return name, run_t, run_p
+
+
+def case_batchnorm():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 32, 28, 28)).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    pair = _pair(tnn.BatchNorm2d(32), torch.nn.BatchNorm2d(32), x, g)
+    return _checked("BatchNorm2d (64,32,28,28) fwd+bwd", pair, 1e-3, 1e-3)
 
 
 def case_ce(n, c):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((n, c)).astype(np.float32)
     y = rng.integers(0, c, n)
-    xt, xp = tocha.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     yt, yp = tocha.tensor(y), torch.tensor(y)
-
-    def run_t():
-        xt.grad = None
-        TF.cross_entropy(xt, yt).backward()
-
-    def run_p():
-        xp.grad = None
-        torch.nn.functional.cross_entropy(xp, yp).backward()
-    run_t(), run_p()
-    np.testing.assert_allclose(xt.grad.numpy(), xp.grad.numpy(), atol=1e-6, rtol=1e-4)
-    return f"softmax+cross-entropy ({n}x{c}) fwd+bwd", run_t, run_p
+    pair = _pair(lambda v: TF.cross_entropy(v, yt), lambda v: torch.nn.functional.cross_entropy(v, yp), x)
+    return _checked(f"softmax+cross-entropy ({n}x{c}) fwd+bwd", pair, 1e-6, 1e-4)
 
 
 def case_layernorm():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((4096, 512)).astype(np.float32)
-    mt, mp = tnn.LayerNorm(512), torch.nn.LayerNorm(512)
-    xt, xp = tocha.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    gt, gp = tocha.ones(4096, 512), torch.ones(4096, 512)
-
-    def run_t():
-        xt.grad = None
-        mt(xt).backward(gt)
-
-    def run_p():
-        xp.grad = None
-        mp(xp).backward(gp)
-    run_t(), run_p()
-    np.testing.assert_allclose(mt.weight.grad.numpy(), mp.weight.grad.numpy(), atol=1e-2, rtol=1e-3)
-    return "LayerNorm (4096,512) fwd+bwd", run_t, run_p
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    pair = _pair(tnn.LayerNorm(512), torch.nn.LayerNorm(512), x, g)
+    return _checked("LayerNorm (4096,512) fwd+bwd", pair, 1e-4, 1e-3)
 
 
 def case_act(name):
     rng = np.random.default_rng(3)
     x = rng.standard_normal(1 << 20).astype(np.float32)
-    xt, xp = tocha.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    gt, gp = tocha.ones(1 << 20), torch.ones(1 << 20)
-    ft, fp = getattr(TF, name), getattr(torch.nn.functional, name)
-
-    def run_t():
-        xt.grad = None
-        ft(xt).backward(gt)
-
-    def run_p():
-        xp.grad = None
-        fp(xp).backward(gp)
-    run_t(), run_p()
-    np.testing.assert_allclose(xt.grad.numpy(), xp.grad.numpy(), atol=1e-5, rtol=1e-4)
-    return f"{name} (2^20) fwd+bwd", run_t, run_p
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    pair = _pair(getattr(TF, name), getattr(torch.nn.functional, name), x, g)
+    return _checked(f"{name} (2^20) fwd+bwd", pair, 1e-5, 1e-4)
 
 
 def main():
@@ -121,8 +102,8 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
         tocha.set_num_threads(args.threads)
-    cases = [case_batchnorm(None), case_ce(256, 10), case_ce(256, 1000), case_layernorm(), case_act("elu"),
-             case_act("gelu")]
+    cases = [case_batchnorm(), case_ce(256, 10), case_ce(256, 1000), case_layernorm(), case_act("elu"),
+             case_act("selu"), case_act("gelu")]
     rows = []
     print(f"threads: tocha {tocha.get_num_threads()}, torch {torch.get_num_threads()}; "
           f"median of {args.repeats}\n")

@@ -91,10 +91,12 @@ inline T expm1(T x) {
 }
 
 template <typename T>
-inline T sigmoid(T x) {   // stable: exp of −|x| only
-  T z = fm::exp(x < T(0) ? x : -x);
+inline T sigmoid(T x) {   // stable: exp of −|x| only; every operand computed before selecting
+  T nx = -x;
+  T z = fm::exp(x < T(0) ? x : nx);
   T d = T(1) / (T(1) + z);
-  return x >= T(0) ? d : z * d;
+  T zd = z * d;
+  return x >= T(0) ? d : zd;
 }
 
 }  // namespace tocha::cpu::fm
