@@ -31,6 +31,41 @@ Array vec(const std::optional<Array>& v, int64_t n, DType dt, const char* op, co
   return a.contiguous();
 }
 
+// Σ(x−K) and Σ(x−K)² over n contiguous values into s1, s2 (added). Eight independent double lanes
+// break the add-latency chain and let GCC vectorise; the combination order is fixed, so results do
+// not depend on the thread count.
+template <typename T>
+inline void shifted_sums(const T* x, int64_t n, double K, double& s1, double& s2) {
+  double a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) { double d = (double)x[i + k] - K; a[k] += d; b[k] += d * d; }
+  for (; i < n; ++i) { double d = (double)x[i] - K; a[0] += d; b[0] += d * d; }
+  s1 += ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+  s2 += ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+}
+
+// Σĝ and Σĝ·(x−m) with ĝ = g·w (w may be null) over n values, same lane scheme.
+template <typename T>
+inline void grad_sums(const T* g, const T* x, const T* w, int64_t n, T m, double& sg, double& sgx) {
+  double a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  if (w) {
+    for (; i + 8 <= n; i += 8)
+      for (int k = 0; k < 8; ++k) {
+        double gh = (double)g[i + k] * (double)w[i + k];
+        a[k] += gh; b[k] += gh * (double)(x[i + k] - m);
+      }
+    for (; i < n; ++i) { double gh = (double)g[i] * (double)w[i]; a[0] += gh; b[0] += gh * (double)(x[i] - m); }
+  } else {
+    for (; i + 8 <= n; i += 8)
+      for (int k = 0; k < 8; ++k) { double gv = (double)g[i + k]; a[k] += gv; b[k] += gv * (double)(x[i + k] - m); }
+    for (; i < n; ++i) { double gv = (double)g[i]; a[0] += gv; b[0] += gv * (double)(x[i] - m); }
+  }
+  sg += ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+  sgx += ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+}
+
 // Column-block reduction of gw[d] = Σ_r g[r,d]·x̂[r,d], gb[d] = Σ_r g[r,d] (fixed row order).
 template <typename T>
 void reduce_affine_grads(int64_t R, int64_t D, const T* g, const T* x, const T* mean, const T* rstd,
@@ -100,12 +135,7 @@ std::tuple<Array, Array, Array> batch_norm_forward(const Array& x_, const std::o
       if (training) {
         // one pass of shifted sums: Σ(x−K), Σ(x−K)² with K the channel's first element
         double K = (double)xp[c * S], s1 = 0, s2 = 0;
-        for (int64_t n = 0; n < N; ++n) {
-          const T* xr = xp + (n * C + c) * S;
-          double a1 = 0, a2 = 0;
-          for (int64_t i = 0; i < S; ++i) { double d = (double)xr[i] - K; a1 += d; a2 += d * d; }
-          s1 += a1; s2 += a2;
-        }
+        for (int64_t n = 0; n < N; ++n) shifted_sums(xp + (n * C + c) * S, S, K, s1, s2);
         double dm = s1 / (double)M;
         mean = K + dm;
         var = std::max(s2 / (double)M - dm * dm, 0.0);
@@ -163,12 +193,8 @@ std::tuple<Array, Array, Array> batch_norm_backward(const Array& grad_, const Ar
     for (int64_t c = 0; c < C; ++c) {
       const T m = mp[c];
       double sg = 0, sgx = 0;   // Σg, Σg·(x−mean)
-      for (int64_t n = 0; n < N; ++n) {
-        const T* xr = xp + (n * C + c) * S; const T* gr = gp + (n * C + c) * S;
-        T a1 = 0, a2 = 0;
-        for (int64_t i = 0; i < S; ++i) { a1 += gr[i]; a2 += gr[i] * (xr[i] - m); }
-        sg += (double)a1; sgx += (double)a2;
-      }
+      for (int64_t n = 0; n < N; ++n)
+        grad_sums<T>(gp + (n * C + c) * S, xp + (n * C + c) * S, nullptr, S, m, sg, sgx);
       const double invc = (double)ip[c];
       const double wc = wp ? (double)wp[c] : 1.0;
       gwp[c] = (T)(sgx * invc);
@@ -217,12 +243,12 @@ std::tuple<Array, Array, Array> layer_norm_forward(const Array& x_, const std::o
       const T* xr = xp + r * D; T* yr = yp + r * D;
       double m = 0, v;
       if (rms) {
-        double s2 = 0;
-        for (int64_t d = 0; d < D; ++d) s2 += (double)xr[d] * (double)xr[d];
+        double s1 = 0, s2 = 0;
+        shifted_sums(xr, D, 0.0, s1, s2);
         v = s2 / (double)D;
       } else {
         double K = (double)xr[0], s1 = 0, s2 = 0;
-        for (int64_t d = 0; d < D; ++d) { double t = (double)xr[d] - K; s1 += t; s2 += t * t; }
+        shifted_sums(xr, D, K, s1, s2);
         double dm = s1 / (double)D;
         m = K + dm;
         v = std::max(s2 / (double)D - dm * dm, 0.0);
@@ -269,11 +295,8 @@ std::tuple<Array, Array, Array> layer_norm_backward(const Array& grad_, const Ar
       const T* xr = xp + r * D; const T* gr = gp + r * D; T* o = gxp + r * D;
       const T m = rms ? T(0) : mp[r], s = rp[r];
       double a = 0, bsum = 0;   // Σ ĝ, Σ ĝ·x̂ with ĝ = g·w
-      for (int64_t d = 0; d < D; ++d) {
-        double gh = (double)gr[d] * (wp ? (double)wp[d] : 1.0);
-        a += gh;
-        bsum += gh * (double)((xr[d] - m) * s);
-      }
+      grad_sums<T>(gr, xr, wp, D, m, a, bsum);
+      bsum *= (double)s;
       const T ma = rms ? T(0) : (T)(a / (double)D), mb = (T)(bsum / (double)D);
       for (int64_t d = 0; d < D; ++d) {
         T gh = wp ? gr[d] * wp[d] : gr[d];
