@@ -4,7 +4,7 @@
 
 Cases: BatchNorm2d (64, 32, 28, 28) train fwd+bwd; softmax + cross-entropy fwd+bwd on (256, 10) and
 (256, 1000) logits; LayerNorm (4096, 512) fwd+bwd; ELU/SELU/GELU (2^20) fwd+bwd. Outputs are checked
-against PyTorch before timing. Prints a Markdown table of medians (ms) and the ratio
+against PyTorch before timing; the two libraries are timed alternately. Prints a Markdown table of medians (ms) and the ratio
 torch / tocha (> 1 means tocha is faster).
 """
 
@@ -24,15 +24,17 @@ import tocha.nn as tnn
 import tocha.nn.functional as TF
 
 
-def median_ms(fn, repeats, warmup=2):
+def median_ms_pair(ft, fp, repeats, warmup=2):
+    """Median ms of ft and fp, timed alternately so both see the same machine load (shared box)."""
     for _ in range(warmup):
-        fn()
-    ts = []
+        ft(), fp()
+    tt, tp = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ts)
+        for fn, acc in ((ft, tt), (fp, tp)):
+            t0 = time.perf_counter()
+            fn()
+            acc.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(tt), statistics.median(tp)
 
 
 def _pair(fn_t, fn_p, x, g=None):
@@ -110,7 +112,7 @@ def main():
     print("| case | tocha (ms) | torch (ms) | torch/tocha |")
     print("|---|---:|---:|---:|")
     for name, ft, fp in cases:
-        t, p = median_ms(ft, args.repeats), median_ms(fp, args.repeats)
+        t, p = median_ms_pair(ft, fp, args.repeats)
         rows.append({"case": name, "tocha_ms": t, "torch_ms": p, "ratio": p / t})
         print(f"| {name} | {t:.3f} | {p:.3f} | {p / t:.2f}x |")
     if args.json:
