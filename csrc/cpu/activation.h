@@ -12,7 +12,10 @@
 // prelu_forward(x (N, C, *) or (*), w (C) or (1)) -> y; prelu_backward -> (gx, gw (C)).
 // Algorithm: one contiguous pass, OpenMP-parallel above 32768 elements (each element written once,
 // so results never depend on the thread count); PReLU's weight gradient is reduced per channel in a
-// fixed order. Speed: elementwise, memory-bound (see benchmarks/bench_nn_layers.py for the norms).
+// fixed order. exp/expm1 come from fast_math.h (vectorisable, < 1 ulp); the kernels are built twice
+// (activation.cpp baseline, activation_avx2.cpp AVX2+FMA) and chosen at run time.
+// Speed (`python benchmarks/bench_nn_layers.py --threads 1`, 2 shared cores, noisy): ELU 2^20 floats
+// fwd+bwd 4.0 ms vs PyTorch 4.6 ms (1.15x), SELU 6.4 vs 8.9 ms (1.4x).
 #pragma once
 #include <utility>
 
