@@ -507,3 +507,49 @@ def test_full_backward_hook_input_without_grad_gets_zero_like_torch():
         assert not b.requires_grad and b.grad is None
     for x, y in zip(got["t"], got["p"]):
         close(x, y, 0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# determinism: thread count and SIMD build
+# ---------------------------------------------------------------------------------------------------
+def _kernel_outputs():
+    tocha.manual_seed(0)
+    x = tocha.randn(8, 16, 32, 33, requires_grad=True)
+    w = tocha.rand(16) + 0.5
+    outs = []
+    for y in (F.batch_norm(x, None, None, w, None, training=True), F.layer_norm(x, (33,)),
+              F.group_norm(x, 4), F.elu(x), F.softplus(x, 2.0), F.hardswish(x * 3)):
+        (g,) = tocha.autograd.grad(y, [x], tocha.ones_like(y))
+        outs += [y.detach().numpy(), g.numpy()]
+    return outs
+
+
+def test_kernels_do_not_depend_on_thread_count():
+    old = tocha.get_num_threads()
+    try:
+        tocha.set_num_threads(1)
+        one = _kernel_outputs()
+        tocha.set_num_threads(2)
+        two = _kernel_outputs()
+    finally:
+        tocha.set_num_threads(old)
+    for a, b in zip(one, two):
+        assert np.array_equal(a, b)
+
+
+def test_generic_build_matches_simd_build(tmp_path):
+    """TOCHA_CPU_ISA=generic runs the baseline (non-AVX2) kernels in a subprocess: same results."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "generic.npz"
+    code = ("import sys; sys.path.insert(0, %r); import numpy as np; import test_nn_layers as t; "
+            "np.savez(%r, *t._kernel_outputs())") % (os.path.dirname(__file__), str(out))
+    env = dict(os.environ, TOCHA_CPU_ISA="generic")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                       check=False)
+    assert r.returncode == 0, r.stderr
+    ref = np.load(out)
+    for i, a in enumerate(_kernel_outputs()):
+        np.testing.assert_allclose(ref[f"arr_{i}"], a, rtol=1e-5, atol=1e-5)

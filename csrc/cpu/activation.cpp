@@ -9,6 +9,8 @@
 #define TOCHA_ACT_ISA generic
 #include "activation_impl.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 namespace tocha::cpu {
@@ -25,8 +27,13 @@ constexpr int64_t kGrain = 32768;
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define TOCHA_ACT_HAVE_AVX2 1
+// TOCHA_CPU_ISA=generic forces the baseline build (as for GEMM; read once).
 bool use_avx2() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool ok = [] {
+    const char* env = std::getenv("TOCHA_CPU_ISA");
+    if (env && std::strcmp(env, "generic") == 0) return false;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
   return ok;
 }
 #endif

@@ -3,6 +3,9 @@
 #define TOCHA_NORM_ISA generic
 #include "norm_impl.h"
 
+#include <cstdlib>
+#include <cstring>
+
 namespace tocha::cpu {
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -15,8 +18,13 @@ std::tuple<Array, Array, Array> layer_norm_backward(const Array& grad, const Arr
 }  // namespace avx2
 
 namespace {
+// TOCHA_CPU_ISA=generic forces the baseline build (as for GEMM; read once).
 bool use_avx2() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool ok = [] {
+    const char* env = std::getenv("TOCHA_CPU_ISA");
+    if (env && std::strcmp(env, "generic") == 0) return false;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
   return ok;
 }
 }  // namespace
