@@ -544,8 +544,8 @@ def test_generic_build_matches_simd_build(tmp_path):
     import sys
 
     out = tmp_path / "generic.npz"
-    code = ("import sys; sys.path.insert(0, %r); import numpy as np; import test_nn_layers as t; "
-            "np.savez(%r, *t._kernel_outputs())") % (os.path.dirname(__file__), str(out))
+    code = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import numpy as np; "
+            f"import test_nn_layers as t; np.savez({str(out)!r}, *t._kernel_outputs())")
     env = dict(os.environ, TOCHA_CPU_ISA="generic")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
                        check=False)
