@@ -244,6 +244,8 @@ PYBIND11_MODULE(_C, m) {
     set_num_threads(n);
   });
   m.def("get_num_threads", &get_num_threads);
+  m.def("cpu_cache_bytes", &cpu_cache_bytes);
+  m.def("cpu_empty_cache", &cpu_empty_cache);
   m.attr("has_cuda") = false;
 
   bind_nn(m);

@@ -89,6 +89,10 @@ struct Storage {
 
 using Shape = std::vector<int64_t>;
 
+// CPU block cache (see array.cpp): bytes held for reuse, and releasing them to the OS.
+size_t cpu_cache_bytes();
+void cpu_empty_cache();
+
 int64_t shape_numel(const Shape& s);
 Shape contiguous_strides(const Shape& s);
 std::string shape_str(const Shape& s);
