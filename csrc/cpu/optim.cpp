@@ -7,6 +7,7 @@
 #include <cmath>
 #include <string>
 #include <tuple>
+#include <type_traits>
 
 #include "../core/parallel.h"
 
@@ -77,6 +78,14 @@ inline T lerp(T self, T end, T w, bool small) {
   return small ? self + w * (end - self) : end - (end - self) * (T(1) - w);
 }
 
+// Call f(std::true_type) or f(std::false_type): turns a loop-invariant flag into a compile-time one
+// so the loop body has no branch and vectorises.
+template <typename F>
+void with_flag(bool v, F&& f) {
+  if (v) f(std::true_type{});
+  else f(std::false_type{});
+}
+
 void check_step(const char* op, double step) {
   if (!(step >= 1))
     throw ValueError(std::string("[") + op + "] step must be >= 1 (the count after this update), got " +
@@ -103,7 +112,7 @@ void sgd_step_(const Array& param, const Array& grad, const std::optional<Array>
     const T sgn = maximize ? T(-1) : T(1), wd = T(weight_decay), mu = T(momentum);
     const T omd = T(1 - dampening), nlr = T(-lr);
     const bool has_wd = weight_decay != 0;
-    parallel_chunks(n, [&](int64_t b, int64_t e) {
+    parallel_chunks(n, [=](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         T gi = sgn * gp[i];
         if (has_wd) gi = gi + wd * p[i];
@@ -135,7 +144,7 @@ void adam_loop(int64_t n, T* __restrict p, const T* __restrict g, T* __restrict 
   const T nstep = T(-(lr / bc1)), bc2sT = T(bc2s), epsT = T(eps);
   const T wdT = T(wd), decay = T(1 - lr * wd);
   const bool has_wd = wd != 0;
-  parallel_chunks(n, [&](int64_t b, int64_t e) {
+  parallel_chunks(n, [=](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       T gi = sgn * g[i];
       T pi = p[i];
@@ -206,7 +215,7 @@ void adamax_step_(const Array& param, const Array& grad, const Array& exp_avg, c
     const T sgn = maximize ? T(-1) : T(1), wd = T(weight_decay), w1 = T(1 - beta1), b2 = T(beta2);
     const T epsT = T(eps), nclr = T(-(lr / (1 - std::pow(beta1, step))));
     const bool small = std::fabs(double(w1)) < 0.5, has_wd = weight_decay != 0;
-    parallel_chunks(n, [&](int64_t b, int64_t e) {
+    parallel_chunks(n, [=](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         T gi = sgn * gp[i];
         if (has_wd) gi = gi + wd * p[i];
@@ -232,7 +241,7 @@ void rmsprop_loop(int64_t n, T* __restrict p, const T* __restrict g, T* __restri
   const T sgn = maximize ? T(-1) : T(1), wdT = T(wd), a = T(alpha), oma = T(1 - alpha);
   const T epsT = T(eps), mu = T(momentum), nlr = T(-lr);
   const bool small = std::fabs(double(oma)) < 0.5, has_wd = wd != 0;
-  parallel_chunks(n, [&](int64_t b, int64_t e) {
+  parallel_chunks(n, [=](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       T gi = sgn * g[i];
       if (has_wd) gi = gi + wdT * p[i];
@@ -303,7 +312,7 @@ void adagrad_step_(const Array& param, const Array& grad, const Array& state_sum
     const T sgn = maximize ? T(-1) : T(1), wd = T(weight_decay), epsT = T(eps);
     const T nclr = T(-(lr / (1 + (step - 1) * lr_decay)));
     const bool has_wd = weight_decay != 0;
-    parallel_chunks(n, [&](int64_t b, int64_t e) {
+    parallel_chunks(n, [=](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         T gi = sgn * gp[i];
         if (has_wd) gi = gi + wd * p[i];
@@ -335,7 +344,7 @@ void adadelta_step_(const Array& param, const Array& grad, const Array& square_a
     const T sgn = maximize ? T(-1) : T(1), wd = T(weight_decay), epsT = T(eps);
     const T r = T(rho), omr = T(1 - rho), nlr = T(-lr);
     const bool has_wd = weight_decay != 0;
-    parallel_chunks(n, [&](int64_t b, int64_t e) {
+    parallel_chunks(n, [=](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         T gi = sgn * gp[i];
         if (has_wd) gi = gi + wd * p[i];
@@ -374,22 +383,24 @@ void nadam_step_(const Array& param, const Array& grad, const Array& exp_avg, co
     const T cg = T(-lr * (1.0 - mu) / (1.0 - mu_product));
     const T cm = T(-lr * mu_next / (1.0 - mu_product * mu_next));
     const bool small = std::fabs(double(w1)) < 0.5, has_wd = weight_decay != 0;
-    parallel_chunks(n, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        T gi = sgn * gp[i];
-        T pi = p[i];
-        if (has_wd) {
-          if (decoupled) pi = pi * decay;
-          else gi = gi + wd * pi;
-        }
-        T mi = lerp(m[i], gi, w1, small);
-        T vi = v[i] * b2 + omb2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        T denom = std::sqrt(vi / bc2) + epsT;
-        pi = pi + cg * (gi / denom);
-        p[i] = pi + cm * (mi / denom);
-      }
+    with_flag(has_wd && decoupled, [&](auto dec) {
+      with_flag(has_wd && !decoupled, [&](auto coupled) {
+        parallel_chunks(n, [=](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) {
+            T gi = sgn * gp[i];
+            T pi = p[i];
+            if constexpr (decltype(dec)::value) pi = pi * decay;
+            if constexpr (decltype(coupled)::value) gi = gi + wd * pi;
+            T mi = lerp(m[i], gi, w1, small);
+            T vi = v[i] * b2 + omb2 * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            T denom = std::sqrt(vi / bc2) + epsT;
+            pi = pi + cg * (gi / denom);
+            p[i] = pi + cm * (mi / denom);
+          }
+        });
+      });
     });
   });
   param.bump_version();
@@ -423,22 +434,26 @@ void radam_step_(const Array& param, const Array& grad, const Array& exp_avg, co
     const T w1 = T(1 - beta1), b2 = T(beta2), omb2 = T(1 - beta2), decay = T(1 - lr * weight_decay);
     const T bc1T = T(bc1), lrT = T(lr), bc2s = T(std::sqrt(bc2)), rectT = T(rect);
     const bool small = std::fabs(double(w1)) < 0.5, has_wd = weight_decay != 0;
-    parallel_chunks(n, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        T gi = sgn * gp[i];
-        T pi = p[i];
-        if (has_wd) {
-          if (decoupled) pi = pi * decay;
-          else gi = gi + wd * pi;
-        }
-        T mi = lerp(m[i], gi, w1, small);
-        T vi = v[i] * b2 + omb2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        T upd = mi / bc1T * lrT;
-        if (rectify) upd = upd * (bc2s / (std::sqrt(vi) + epsT)) * rectT;
-        p[i] = pi - upd;
-      }
+    with_flag(has_wd && decoupled, [&](auto dec) {
+      with_flag(has_wd && !decoupled, [&](auto coupled) {
+        with_flag(rectify, [&](auto rect_on) {
+          parallel_chunks(n, [=](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) {
+              T gi = sgn * gp[i];
+              T pi = p[i];
+              if constexpr (decltype(dec)::value) pi = pi * decay;
+              if constexpr (decltype(coupled)::value) gi = gi + wd * pi;
+              T mi = lerp(m[i], gi, w1, small);
+              T vi = v[i] * b2 + omb2 * gi * gi;
+              m[i] = mi;
+              v[i] = vi;
+              T upd = mi / bc1T * lrT;
+              if constexpr (decltype(rect_on)::value) upd = upd * (bc2s / (std::sqrt(vi) + epsT)) * rectT;
+              p[i] = pi - upd;
+            }
+          });
+        });
+      });
     });
   });
   param.bump_version();
