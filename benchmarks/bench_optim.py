@@ -15,9 +15,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import harness  # noqa: E402  (pins BLAS/OpenMP threads from --threads before numpy/torch load)
-
-import numpy as np  # noqa: E402
+import harness
+import numpy as np
 
 
 def _setup(lib, name, n, p0, g, **kw):
@@ -32,15 +31,14 @@ def _setup(lib, name, n, p0, g, **kw):
 
 def _variants(torch, name):
     out = [("torch", {})]
-    out.append(("torch foreach", dict(foreach=True)))
-    out.append(("torch fused", dict(fused=True)))
+    out.append(("torch foreach", {"foreach": True}))
+    out.append(("torch fused", {"fused": True}))
     return out
 
 
 def run(args):
-    import torch
-
     import tocha
+    import torch
 
     nt = harness.set_threads(args.threads)
     sizes = [1_000_000] if args.quick else [1_000_000, 10_000_000]

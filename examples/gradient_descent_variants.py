@@ -19,10 +19,9 @@ import math
 import time
 
 import numpy as np
-
 import tocha as torch
-import tocha.nn as nn
 import tocha.nn.functional as F
+from tocha import nn
 
 
 def make_moons(n, noise, rng):

@@ -14,10 +14,9 @@ import argparse
 import math
 
 import numpy as np
-
 import tocha as torch
-import tocha.nn as nn
 import tocha.nn.functional as F
+from tocha import nn
 from tocha.nn import init
 
 

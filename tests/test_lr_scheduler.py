@@ -6,10 +6,9 @@ import math
 import warnings
 
 import pytest
-import torch
-
 import tocha
 import tocha.optim as toptim
+import torch
 
 STEPS = 40
 
@@ -18,7 +17,7 @@ def _opts(m, opt_name="SGD"):
     """An optimiser with two param groups (lr 0.1 and 0.02) from library m (torch or tocha)."""
     a = m.zeros(3, requires_grad=True)
     b = m.zeros(2, requires_grad=True)
-    kw = dict(momentum=0.9) if opt_name == "SGD" else {}
+    kw = {"momentum": 0.9} if opt_name == "SGD" else {}
     return getattr(m.optim, opt_name)([{"params": [a]}, {"params": [b], "lr": 0.02}], lr=0.1, **kw)
 
 
@@ -138,11 +137,11 @@ def _plateau_run(lib, kw, metrics):
 
 
 PLATEAU = [
-    dict(),
-    dict(patience=2, factor=0.5),
-    dict(mode="max", patience=1, factor=0.3, threshold=0.01, threshold_mode="abs"),
-    dict(patience=0, cooldown=2, min_lr=[0.01, 0.015]),
-    dict(patience=1, threshold=0.05, min_lr=1e-3, eps=1e-3),
+    {},
+    {"patience": 2, "factor": 0.5},
+    {"mode": "max", "patience": 1, "factor": 0.3, "threshold": 0.01, "threshold_mode": "abs"},
+    {"patience": 0, "cooldown": 2, "min_lr": [0.01, 0.015]},
+    {"patience": 1, "threshold": 0.05, "min_lr": 1e-3, "eps": 1e-3},
 ]
 
 
@@ -185,7 +184,8 @@ def test_closed_form_step_with_epoch():
                     sched.step(e)
                     vals.append(list(sched.get_last_lr()))
             res.append(vals)
-        assert sum(res[1], []) == pytest.approx(sum(res[0], []), rel=1e-12), key
+        flat = [[v for row in r for v in row] for r in res]
+        assert flat[1] == pytest.approx(flat[0], rel=1e-12), key
 
 
 def test_warns_when_scheduler_steps_before_optimizer():

@@ -4,10 +4,9 @@ import math
 
 import numpy as np
 import pytest
-import torch
-
 import tocha
 import tocha.nn.utils as U
+import torch
 
 
 def _pair(dtype="float64", seed=0):

@@ -5,45 +5,44 @@ import copy
 
 import numpy as np
 import pytest
-import torch
-
 import tocha
 import tocha.nn as tnn
 import tocha.nn.functional as TF
 import tocha.optim as toptim
+import torch
 
 STEPS = 50
 
 # (optimizer name, kwargs): the main option combinations of every optimiser
 CASES = [
-    ("SGD", dict(lr=0.1)),
-    ("SGD", dict(lr=0.05, momentum=0.9)),
-    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-2)),
-    ("SGD", dict(lr=0.05, momentum=0.8, dampening=0.3, weight_decay=1e-2)),
-    ("SGD", dict(lr=0.01, momentum=0.5, maximize=True)),
-    ("Adam", dict(lr=1e-2)),
-    ("Adam", dict(lr=1e-2, amsgrad=True)),
-    ("Adam", dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
-    ("Adam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True, amsgrad=True)),
-    ("Adam", dict(lr=1e-3, maximize=True)),
-    ("AdamW", dict(lr=1e-2)),
-    ("AdamW", dict(lr=1e-2, weight_decay=0.3, amsgrad=True)),
-    ("RMSprop", dict(lr=1e-2)),
-    ("RMSprop", dict(lr=1e-2, centered=True)),
-    ("RMSprop", dict(lr=5e-3, momentum=0.9, alpha=0.9)),
-    ("RMSprop", dict(lr=5e-3, momentum=0.5, centered=True, weight_decay=1e-2, maximize=True)),
-    ("Adagrad", dict(lr=0.1)),
-    ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1, weight_decay=1e-2)),
-    ("Adadelta", dict()),
-    ("Adadelta", dict(lr=0.5, rho=0.5, weight_decay=1e-2)),
-    ("Adamax", dict(lr=1e-2)),
-    ("Adamax", dict(lr=1e-2, betas=(0.5, 0.9), weight_decay=1e-2)),
-    ("NAdam", dict(lr=1e-2)),
-    ("NAdam", dict(lr=1e-2, momentum_decay=1e-2, weight_decay=0.1)),
-    ("NAdam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True)),
-    ("RAdam", dict(lr=1e-2)),
-    ("RAdam", dict(lr=1e-2, weight_decay=0.1)),
-    ("RAdam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    ("SGD", {"lr": 0.1}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-2}),
+    ("SGD", {"lr": 0.05, "momentum": 0.8, "dampening": 0.3, "weight_decay": 1e-2}),
+    ("SGD", {"lr": 0.01, "momentum": 0.5, "maximize": True}),
+    ("Adam", {"lr": 1e-2}),
+    ("Adam", {"lr": 1e-2, "amsgrad": True}),
+    ("Adam", {"lr": 1e-2, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1}),
+    ("Adam", {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True, "amsgrad": True}),
+    ("Adam", {"lr": 1e-3, "maximize": True}),
+    ("AdamW", {"lr": 1e-2}),
+    ("AdamW", {"lr": 1e-2, "weight_decay": 0.3, "amsgrad": True}),
+    ("RMSprop", {"lr": 1e-2}),
+    ("RMSprop", {"lr": 1e-2, "centered": True}),
+    ("RMSprop", {"lr": 5e-3, "momentum": 0.9, "alpha": 0.9}),
+    ("RMSprop", {"lr": 5e-3, "momentum": 0.5, "centered": True, "weight_decay": 1e-2, "maximize": True}),
+    ("Adagrad", {"lr": 0.1}),
+    ("Adagrad", {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1, "weight_decay": 1e-2}),
+    ("Adadelta", {}),
+    ("Adadelta", {"lr": 0.5, "rho": 0.5, "weight_decay": 1e-2}),
+    ("Adamax", {"lr": 1e-2}),
+    ("Adamax", {"lr": 1e-2, "betas": (0.5, 0.9), "weight_decay": 1e-2}),
+    ("NAdam", {"lr": 1e-2}),
+    ("NAdam", {"lr": 1e-2, "momentum_decay": 1e-2, "weight_decay": 0.1}),
+    ("NAdam", {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("RAdam", {"lr": 1e-2}),
+    ("RAdam", {"lr": 1e-2, "weight_decay": 0.1}),
+    ("RAdam", {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}),
 ]
 
 
@@ -157,8 +156,8 @@ def _grouped(model, lib, name, **kw):
     return getattr(lib, name)(groups, **kw)
 
 
-@pytest.mark.parametrize("name,kw", [("SGD", dict(lr=0.05, momentum=0.9)), ("Adam", dict(lr=1e-2)),
-                                     ("AdamW", dict(lr=1e-2)), ("RMSprop", dict(lr=1e-2))])
+@pytest.mark.parametrize("name,kw", [("SGD", {"lr": 0.05, "momentum": 0.9}), ("Adam", {"lr": 1e-2}),
+                                     ("AdamW", {"lr": 1e-2}), ("RMSprop", {"lr": 1e-2})])
 def test_param_groups_lr_and_bias_excluded_from_weight_decay(name, kw):
     ref, ours = _models("float64")
     tdata, odata = _data("float64")
@@ -249,15 +248,15 @@ def test_load_state_dict_errors():
 
 # ---------------------------------------------------------------------------- hyper-parameter checks
 BAD = [
-    ("SGD", dict(lr=-0.1)), ("SGD", dict(lr=0.1, momentum=-0.5)), ("SGD", dict(lr=0.1, weight_decay=-1)),
-    ("SGD", dict(lr=0.1, nesterov=True)), ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True)),
-    ("Adam", dict(lr=-1e-3)), ("Adam", dict(eps=-1.0)), ("Adam", dict(betas=(1.0, 0.999))),
-    ("Adam", dict(betas=(0.9, -0.1))), ("Adam", dict(weight_decay=-0.1)), ("AdamW", dict(betas=(0.9, 1.5))),
-    ("RMSprop", dict(lr=-1.0)), ("RMSprop", dict(alpha=-0.1)), ("RMSprop", dict(momentum=-0.1)),
-    ("RMSprop", dict(eps=-1.0)), ("Adagrad", dict(lr_decay=-1.0)), ("Adagrad", dict(initial_accumulator_value=-1)),
-    ("Adagrad", dict(eps=-1.0)), ("Adadelta", dict(rho=1.5)), ("Adadelta", dict(lr=-1.0)),
-    ("Adamax", dict(betas=(-0.1, 0.9))), ("NAdam", dict(momentum_decay=-1.0)), ("NAdam", dict(betas=(0.9, 1.0))),
-    ("RAdam", dict(eps=-1e-8)), ("RAdam", dict(weight_decay=-1.0)),
+    ("SGD", {"lr": -0.1}), ("SGD", {"lr": 0.1, "momentum": -0.5}), ("SGD", {"lr": 0.1, "weight_decay": -1}),
+    ("SGD", {"lr": 0.1, "nesterov": True}), ("SGD", {"lr": 0.1, "momentum": 0.9, "dampening": 0.1, "nesterov": True}),
+    ("Adam", {"lr": -1e-3}), ("Adam", {"eps": -1.0}), ("Adam", {"betas": (1.0, 0.999)}),
+    ("Adam", {"betas": (0.9, -0.1)}), ("Adam", {"weight_decay": -0.1}), ("AdamW", {"betas": (0.9, 1.5)}),
+    ("RMSprop", {"lr": -1.0}), ("RMSprop", {"alpha": -0.1}), ("RMSprop", {"momentum": -0.1}),
+    ("RMSprop", {"eps": -1.0}), ("Adagrad", {"lr_decay": -1.0}), ("Adagrad", {"initial_accumulator_value": -1}),
+    ("Adagrad", {"eps": -1.0}), ("Adadelta", {"rho": 1.5}), ("Adadelta", {"lr": -1.0}),
+    ("Adamax", {"betas": (-0.1, 0.9)}), ("NAdam", {"momentum_decay": -1.0}), ("NAdam", {"betas": (0.9, 1.0)}),
+    ("RAdam", {"eps": -1e-8}), ("RAdam", {"weight_decay": -1.0}),
 ]
 
 
@@ -433,7 +432,7 @@ def test_large_parameter_is_thread_count_independent(name):
     g = rng.standard_normal(200_003).astype(np.float32)
     out = []
     old = tocha.get_num_threads()
-    kw = dict(lr=0.01, momentum=0.9) if name in ("SGD", "RMSprop") else dict(lr=0.01)
+    kw = {"lr": 0.01, "momentum": 0.9} if name in ("SGD", "RMSprop") else {"lr": 0.01}
     try:
         for nt in (1, 2):
             tocha.set_num_threads(nt)

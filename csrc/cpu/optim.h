@@ -10,7 +10,9 @@
 // second moments, addcdiv_ for the update), so float64 trajectories match PyTorch to ~1e-15.
 // Threads: OpenMP over contiguous chunks above kOptimGrain elements; each element is updated
 // independently, so the result does not depend on the thread count.
-// Speed (python benchmarks/bench_optim.py, 2-core shared VM, 10M float32): see benchmarks/README.md.
+// Speed (python benchmarks/bench_optim.py --threads 1, float32, shared 2-core VM, indicative):
+//   Adam 1M 1.28 ms (torch default 12.3 ms, torch fused 1.43 ms); Adam 10M 47.7 ms (torch 324 ms,
+//   fused 38.3 ms: DRAM-bound, 28 B/element); SGD-momentum 1M 0.50 ms (torch 0.89 ms, fused 0.93 ms).
 #pragma once
 #include <optional>
 

@@ -37,8 +37,8 @@ class Adadelta(Optimizer):
             raise ValueError(f"Invalid rho value: {rho}")
         _check_nonneg(eps, "epsilon")
         _check_nonneg(weight_decay, "weight_decay")
-        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
-                        capturable=capturable, foreach=foreach, differentiable=differentiable)
+        defaults = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay, "maximize": maximize,
+                        "capturable": capturable, "foreach": foreach, "differentiable": differentiable}
         super().__init__(params, defaults)
 
     @no_grad()
@@ -47,14 +47,7 @@ class Adadelta(Optimizer):
         loss = self._closure_loss(closure)
         for group in self.param_groups:
             lr = _to_float(group["lr"])
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0.0
-                    state["square_avg"] = self._zeros_like(p)
-                    state["acc_delta"] = self._zeros_like(p)
+            for p, state in self._params_and_state(group, "square_avg", "acc_delta"):
                 state["step"] = float(state["step"]) + 1
                 _C.adadelta_step_(p._a, p.grad._a, state["square_avg"]._a, state["acc_delta"]._a, lr,
                                   float(group["rho"]), float(group["eps"]), float(group["weight_decay"]),

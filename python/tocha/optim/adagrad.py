@@ -38,9 +38,9 @@ class Adagrad(Optimizer):
         _check_nonneg(weight_decay, "weight_decay")
         _check_nonneg(initial_accumulator_value, "initial_accumulator_value")
         _check_nonneg(eps, "epsilon")
-        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
-                        initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
-                        differentiable=differentiable, fused=fused)
+        defaults = {"lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
+                        "initial_accumulator_value": initial_accumulator_value, "foreach": foreach, "maximize": maximize,
+                        "differentiable": differentiable, "fused": fused}
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:

@@ -44,9 +44,9 @@ class Adam(Optimizer):
         if not all(isinstance(b, float) for b in betas) and not all(hasattr(b, "numel") for b in betas):
             raise ValueError("betas must be either both floats or both Tensors")
         betas = tuple(_to_float(b, f"betas[{i}]") for i, b in enumerate(betas))
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        maximize=maximize, foreach=foreach, capturable=capturable,
-                        differentiable=differentiable, fused=fused, decoupled_weight_decay=decoupled_weight_decay)
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad,
+                        "maximize": maximize, "foreach": foreach, "capturable": capturable,
+                        "differentiable": differentiable, "fused": fused, "decoupled_weight_decay": decoupled_weight_decay}
         super().__init__(params, defaults)
 
     @no_grad()
@@ -57,17 +57,9 @@ class Adam(Optimizer):
             lr = _to_float(group["lr"])
             beta1, beta2 = (float(b) for b in group["betas"])
             amsgrad = bool(group["amsgrad"])
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0.0
-                    state["exp_avg"] = self._zeros_like(p)
-                    state["exp_avg_sq"] = self._zeros_like(p)
-                    if amsgrad:
-                        state["max_exp_avg_sq"] = self._zeros_like(p)
-                elif amsgrad and "max_exp_avg_sq" not in state:
+            buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if amsgrad else ("exp_avg", "exp_avg_sq")
+            for p, state in self._params_and_state(group, *buffers):
+                if amsgrad and "max_exp_avg_sq" not in state:  # amsgrad switched on after the first step
                     state["max_exp_avg_sq"] = self._zeros_like(p)
                 state["step"] = float(state["step"]) + 1
                 _C.adam_step_(p._a, p.grad._a, state["exp_avg"]._a, state["exp_avg_sq"]._a,

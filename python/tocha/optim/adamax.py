@@ -35,8 +35,8 @@ class Adamax(Optimizer):
         _check_nonneg(eps, "epsilon")
         _check_betas(betas)
         _check_nonneg(weight_decay, "weight_decay")
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach,
-                        maximize=maximize, differentiable=differentiable, capturable=capturable)
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "foreach": foreach,
+                        "maximize": maximize, "differentiable": differentiable, "capturable": capturable}
         super().__init__(params, defaults)
 
     @no_grad()
@@ -46,14 +46,7 @@ class Adamax(Optimizer):
         for group in self.param_groups:
             lr = _to_float(group["lr"])
             beta1, beta2 = (float(b) for b in group["betas"])
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0.0
-                    state["exp_avg"] = self._zeros_like(p)
-                    state["exp_inf"] = self._zeros_like(p)
+            for p, state in self._params_and_state(group, "exp_avg", "exp_inf"):
                 state["step"] = float(state["step"]) + 1
                 _C.adamax_step_(p._a, p.grad._a, state["exp_avg"]._a, state["exp_inf"]._a, lr, beta1, beta2,
                                 float(group["eps"]), float(group["weight_decay"]), state["step"],

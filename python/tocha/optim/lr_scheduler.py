@@ -24,9 +24,24 @@ from collections import Counter
 
 from .optimizer import Optimizer
 
-__all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
-           "ExponentialLR", "SequentialLR", "CosineAnnealingLR", "ChainedScheduler", "ReduceLROnPlateau",
-           "CyclicLR", "CosineAnnealingWarmRestarts", "OneCycleLR", "PolynomialLR"]
+__all__ = [
+    "ChainedScheduler",
+    "ConstantLR",
+    "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "CyclicLR",
+    "ExponentialLR",
+    "LRScheduler",
+    "LambdaLR",
+    "LinearLR",
+    "MultiStepLR",
+    "MultiplicativeLR",
+    "OneCycleLR",
+    "PolynomialLR",
+    "ReduceLROnPlateau",
+    "SequentialLR",
+    "StepLR",
+]
 
 EPOCH_DEPRECATION_WARNING = (
     "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where possible. "
@@ -411,9 +426,10 @@ def _check_children(owner, optimizer, schedulers):
         if not hasattr(s, "optimizer"):
             raise TypeError(f"{owner} at index {i} should have `optimizer` as its attribute.")
         if isinstance(s, ReduceLROnPlateau):
-            raise ValueError(f"{owner} does not support `ReduceLROnPlateau` scheduler as it requires additional "
-                             f"kwargs to be specified when calling `step`, but got one at index {i} in the given "
-                             "schedulers sequence.")
+            raise ValueError(  # noqa: TRY004  (PyTorch raises ValueError)
+                f"{owner} does not support `ReduceLROnPlateau` scheduler as it requires additional "
+                f"kwargs to be specified when calling `step`, but got one at index {i} in the given "
+                "schedulers sequence.")
         if optimizer is not s.optimizer:
             raise ValueError(f"{owner} expects all schedulers to belong to the same optimizer, but got scheduler "
                              f"{type(s).__name__} at index {i} has {s.optimizer}, which is different from "
@@ -744,7 +760,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         if T_mult < 1 or not isinstance(T_mult, int):
             raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
         if not isinstance(eta_min, (float, int)):
-            raise ValueError(f"Expected float or int eta_min, but got {eta_min} of type {type(eta_min)}")
+            raise ValueError(  # noqa: TRY004  (PyTorch raises ValueError)
+                f"Expected float or int eta_min, but got {eta_min} of type {type(eta_min)}")
         self.T_0 = T_0
         self.T_i = T_0
         self.T_mult = T_mult
@@ -826,8 +843,8 @@ class OneCycleLR(LRScheduler):
             self.total_steps = epochs * steps_per_epoch
         else:
             raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
-        phase = lambda end, slr, elr, smom, emom: dict(end_step=end, start_lr=slr, end_lr=elr,  # noqa: E731
-                                                       start_momentum=smom, end_momentum=emom)
+        phase = lambda end, slr, elr, smom, emom: {"end_step": end, "start_lr": slr, "end_lr": elr,
+                                                       "start_momentum": smom, "end_momentum": emom}
         if three_phase:
             self._schedule_phases = [
                 phase(float(pct_start * self.total_steps) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),

@@ -40,9 +40,9 @@ class NAdam(Optimizer):
         _check_betas(betas)
         _check_nonneg(weight_decay, "weight_decay")
         _check_nonneg(momentum_decay, "momentum_decay")
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
-                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach,
-                        capturable=capturable, differentiable=differentiable)
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "momentum_decay": momentum_decay,
+                        "decoupled_weight_decay": decoupled_weight_decay, "maximize": maximize, "foreach": foreach,
+                        "capturable": capturable, "differentiable": differentiable}
         super().__init__(params, defaults)
 
     @no_grad()
@@ -53,15 +53,7 @@ class NAdam(Optimizer):
             lr = _to_float(group["lr"])
             beta1, beta2 = (float(b) for b in group["betas"])
             psi = float(group["momentum_decay"])
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0.0
-                    state["mu_product"] = 1.0
-                    state["exp_avg"] = self._zeros_like(p)
-                    state["exp_avg_sq"] = self._zeros_like(p)
+            for p, state in self._params_and_state(group, "exp_avg", "exp_avg_sq", mu_product=1.0):
                 step = state["step"] = float(state["step"]) + 1
                 mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * psi)))
                 mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * psi)))

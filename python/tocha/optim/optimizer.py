@@ -267,6 +267,23 @@ class Optimizer:
         # state buffers are contiguous, same dtype as the parameter (kernels require it)
         return _ops.zeros(*p.shape, dtype=p.dtype)
 
+    def _params_and_state(self, group, *buffers, **scalars):
+        """Yield ``(param, state)`` for every parameter of ``group`` that has a gradient.
+
+        A parameter seen for the first time gets PyTorch's lazy initial state: ``'step' = 0.0``, then
+        the given scalars, then a zero buffer (parameter dtype, contiguous) per name in ``buffers``.
+        """
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = self.state[p]
+            if not state:
+                state["step"] = 0.0
+                state.update(scalars)
+                for name in buffers:
+                    state[name] = self._zeros_like(p)
+            yield p, state
+
     @staticmethod
     def _grad_of(p):
         g = p.grad

@@ -36,9 +36,9 @@ class RAdam(Optimizer):
         _check_nonneg(eps, "epsilon")
         _check_betas(betas)
         _check_nonneg(weight_decay, "weight_decay")
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize, foreach=foreach,
-                        capturable=capturable, decoupled_weight_decay=decoupled_weight_decay,
-                        differentiable=differentiable)
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "maximize": maximize, "foreach": foreach,
+                        "capturable": capturable, "decoupled_weight_decay": decoupled_weight_decay,
+                        "differentiable": differentiable}
         super().__init__(params, defaults)
 
     @no_grad()
@@ -48,14 +48,7 @@ class RAdam(Optimizer):
         for group in self.param_groups:
             lr = _to_float(group["lr"])
             beta1, beta2 = (float(b) for b in group["betas"])
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0.0
-                    state["exp_avg"] = self._zeros_like(p)
-                    state["exp_avg_sq"] = self._zeros_like(p)
+            for p, state in self._params_and_state(group, "exp_avg", "exp_avg_sq"):
                 state["step"] = float(state["step"]) + 1
                 _C.radam_step_(p._a, p.grad._a, state["exp_avg"]._a, state["exp_avg_sq"]._a, lr, beta1, beta2,
                                float(group["eps"]), float(group["weight_decay"]), state["step"],

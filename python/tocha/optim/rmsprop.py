@@ -38,9 +38,9 @@ class RMSprop(Optimizer):
         _check_nonneg(momentum, "momentum")
         _check_nonneg(weight_decay, "weight_decay")
         _check_nonneg(alpha, "alpha")
-        defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
-                        weight_decay=weight_decay, capturable=capturable, foreach=foreach, maximize=maximize,
-                        differentiable=differentiable)
+        defaults = {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps, "centered": centered,
+                        "weight_decay": weight_decay, "capturable": capturable, "foreach": foreach, "maximize": maximize,
+                        "differentiable": differentiable}
         super().__init__(params, defaults)
 
     @no_grad()
@@ -50,13 +50,7 @@ class RMSprop(Optimizer):
         for group in self.param_groups:
             lr = _to_float(group["lr"])
             mom, centered = float(group["momentum"]), bool(group["centered"])
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0.0
-                    state["square_avg"] = self._zeros_like(p)
+            for p, state in self._params_and_state(group, "square_avg"):
                 if mom > 0 and "momentum_buffer" not in state:
                     state["momentum_buffer"] = self._zeros_like(p)
                 if centered and "grad_avg" not in state:

@@ -2,7 +2,7 @@
 
 from .. import _C
 from ..autograd import no_grad
-from .optimizer import Optimizer, _check_lr, _check_nonneg, _to_float, required
+from .optimizer import Optimizer, _check_lr, _check_nonneg, _to_float
 
 __all__ = ["SGD"]
 
@@ -41,9 +41,9 @@ class SGD(Optimizer):
         if momentum < 0.0:
             raise ValueError(f"Invalid momentum value: {momentum}")
         _check_nonneg(weight_decay, "weight_decay")
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                        nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable,
-                        fused=fused)
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
+                        "nesterov": nesterov, "maximize": maximize, "foreach": foreach, "differentiable": differentiable,
+                        "fused": fused}
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, defaults)
