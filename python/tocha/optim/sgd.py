@@ -1,74 +1,72 @@
-"""Stochastic gradient descent (with momentum, Nesterov, weight decay)."""
+"""Stochastic gradient descent (momentum, dampening, Nesterov, weight decay, maximize)."""
 
 from .. import _C
 from ..autograd import no_grad
-from .optimizer import Optimizer, required
+from .optimizer import Optimizer, _check_lr, _check_nonneg, _to_float
+
+__all__ = ["SGD"]
 
 
 class SGD(Optimizer):
-    """SGD as in PyTorch: ``v = μ v + (1 − dampening) g``; ``p −= lr · (g + μ v if nesterov else v)``.
+    r"""Stochastic gradient descent, as ``torch.optim.SGD``.
 
-    Full-batch GD, per-sample SGD and mini-batch GD are all this optimiser fed by a different loader.
+    With ``g = ∇ + weight_decay·p`` (negated when ``maximize``)::
+
+        buf = g                                  (first step)
+        buf = momentum·buf + (1 − dampening)·g   (later steps)
+        d   = g + momentum·buf if nesterov else buf      (d = g when momentum = 0)
+        p  -= lr·d
+
+    Full-batch gradient descent, per-sample SGD and mini-batch GD are all this optimiser; only the
+    loader that produces the gradient differs (see ``examples/gradient_descent_variants.py``).
+    The whole update of one parameter is one fused C++ kernel (``_C.sgd_step_``).
 
     Args:
-        params: parameters or parameter groups.
-        lr: learning rate.
+        params: parameters or parameter groups (dicts).
+        lr: learning rate (default 1e-3).
         momentum: momentum factor (default 0).
         dampening: dampening for momentum (default 0).
         weight_decay: L2 penalty added to the gradient (default 0).
         nesterov: Nesterov momentum (needs momentum > 0 and dampening = 0).
-        maximize: ascend instead of descend.
+        maximize: ascend the objective instead of descending.
+        foreach, differentiable, fused: accepted for PyTorch compatibility; the fused CPU kernel is
+            always used.
+
+    State (``optimizer.state[p]``): ``momentum_buffer`` when momentum ≠ 0.
     """
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
-        if lr is not required and lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        _check_lr(lr)
         if momentum < 0.0:
             raise ValueError(f"Invalid momentum value: {momentum}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_nonneg(weight_decay, "weight_decay")
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
+                        "nesterov": nesterov, "maximize": maximize, "foreach": foreach, "differentiable": differentiable,
+                        "fused": fused}
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize))
+        super().__init__(params, defaults)
 
     @no_grad()
     def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns closure() when given."""
-        loss = None
-        if closure is not None:
-            from ..autograd import enable_grad
-
-            with enable_grad():
-                loss = closure()
+        """One update of every parameter that has a gradient; returns ``closure()`` when given."""
+        loss = self._closure_loss(closure)
         for group in self.param_groups:
-            lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
-            wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+            lr = _to_float(group["lr"])
+            mom, damp = float(group["momentum"]), float(group["dampening"])
+            wd = _to_float(group["weight_decay"], "weight_decay")
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad._a
-                if maximize:
-                    g = _C.unary(0, g)  # neg
-                if wd != 0:
-                    g = g.clone() if g is p.grad._a else g
-                    _C.axpy_(g, p._a, wd)
+                buf, first = None, False
                 if mom != 0:
-                    state = self.state[id(p)]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        from .._tensor import _wrap
-
-                        buf = _wrap(g.clone())
-                        state["momentum_buffer"] = buf
-                    else:
-                        _C.binary_scalar_(2, buf._a, float(mom))  # mul
-                        _C.axpy_(buf._a, g, 1.0 - damp)
-                    if nesterov:
-                        g = g.clone() if g is p.grad._a else g
-                        _C.axpy_(g, buf._a, mom)
-                    else:
-                        g = buf._a
-                _C.axpy_(p._a, g, -lr)
+                    state = self.state[p]
+                    t = state.get("momentum_buffer")
+                    if t is None:
+                        t = state["momentum_buffer"] = self._zeros_like(p)
+                        first = True
+                    buf = t._a
+                _C.sgd_step_(p._a, p.grad._a, buf, lr, mom, damp, wd, bool(group["nesterov"]),
+                             bool(group["maximize"]), first)
         return loss
