@@ -23,11 +23,11 @@ namespace {
 
 std::string hw(int64_t a, int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; }
 
-void check_planes(const Array& x, const char* op) {
+void check_planes(const Array& x, const char* op, bool any_dtype = false) {
   if (x.ndim() < 2)
     throw ValueError(std::string("[") + op + "] expected an input with at least 2 dims (.., H, W), got shape " +
                      shape_str(x.shape));
-  if (!is_floating(x.dtype))
+  if (!any_dtype && !is_floating(x.dtype))
     throw TypeError(std::string("[") + op + "] expected a floating-point tensor, got " + dtype_name(x.dtype));
 }
 
@@ -350,7 +350,7 @@ inline int64_t pad_src(int64_t o, int64_t before, int64_t n, int mode) {
 }
 
 void check_pad(const Array& x, int64_t t, int64_t b, int64_t l, int64_t r, int mode, const char* op) {
-  check_planes(x, op);
+  check_planes(x, op, /*any_dtype=*/true);
   const int64_t H = x.shape[x.ndim() - 2], W = x.shape[x.ndim() - 1];
   if (mode < 0 || mode > 3) throw ValueError(std::string("[") + op + "] unknown padding mode");
   if (H + t + b < 0 || W + l + r < 0)
