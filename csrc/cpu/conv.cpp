@@ -5,13 +5,13 @@
 //     y_g (Kg, OH*OW) = W_g (Kg, Cg*kh*kw) @ col (tocha::cpu::gemm, bias pre-filled and accumulated).
 //     1x1 / stride 1 / no padding skips im2col (the input itself is the col matrix).
 //     grad input: colgrad = W_g^T @ gy_g (W^T read through strides, never materialised), col2im into dx.
-//     grad weight: images are processed in chunks whose size depends only on the shape (col buffer
-//     <= ~8 MB): one GEMM per chunk and group with K = chunk*OH*OW, accumulated over chunks.
+//     grad weight: the batch is cut into min(N, 16) slices (a function of N only); each slice accumulates
+//     dW^T = sum_n col_n @ gy_n^T into its own partial, partials are summed in slice order.
 //   * direct kernel when every output channel reads a single input channel (Cg == 1: depthwise, or a
 //     1-channel input): per output plane, one vectorisable row-AXPY per filter tap.
 // Threads: the forward and input-gradient loops run over images (each thread its own col buffer, GEMM
 // then single-threaded); with fewer images than threads the loop is serial and the GEMM threads itself.
-// The weight gradient threads im2col over the images of a chunk and lets the GEMM thread its tiles.
+// The weight gradient threads over batch slices (each its own col buffer and partial).
 // The GEMM never splits K and every output element is owned by one thread, so results are bitwise
 // identical for any thread count.
 // Choice direct vs im2col (measured, 2-core Zen3, python benchmarks/bench_conv.py):
@@ -370,27 +370,37 @@ void conv_bwd_weight_impl(const Array& x, const Array& gy, const ConvParams& p, 
     std::fill(dwp, dwp + dw.numel(), T(0));
     return;
   }
-  // chunk of images per GEMM: depends on the shape only (determinism), col buffer <= ~8 MB
-  const int64_t budget = (int64_t(8) << 20) / int64_t(sizeof(T));
-  const int64_t nb = std::max<int64_t>(1, std::min<int64_t>(N, budget / std::max<int64_t>(1, CKK * OHW)));
-  const int64_t L = nb * OHW;
-  std::vector<T> col(CKK * L), gbuf(Kg * L);
-  for (int64_t n0 = 0; n0 < N; n0 += nb) {
-    const int64_t cnt = std::min(nb, N - n0), Lc = cnt * OHW;
-    for (int64_t g = 0; g < G; ++g) {
-      TOCHA_OMP_PARALLEL_FOR(nt)
-      for (int64_t t = 0; t < cnt; ++t) {
-        const int64_t n = n0 + t;
-        const T* xg = xp + (n * C + g * Cg) * HW;
-        im2col(xg, Cg, H, W, kh, kw, p, OH, OW, col.data() + t * OHW, Lc);
-        const T* gg = gp + (n * K + g * Kg) * OHW;
-        for (int64_t k = 0; k < Kg; ++k)
-          std::memcpy(gbuf.data() + k * Lc + t * OHW, gg + k * OHW, sizeof(T) * OHW);
+  // The batch is cut into S slices (S depends on N only, never on the thread count); each slice sums its
+  // images into its own dW^T partial (CKK x Kg per group: col (CKK, OHW) @ gy_n^T (OHW, Kg), gy read
+  // through strides), then the partials are added in slice order -> deterministic for any thread count.
+  // Threads own whole slices, so the GEMMs run without inner barriers (robust on a loaded machine).
+  const int64_t S = std::min<int64_t>(N, 16);
+  const bool outer = N >= nt && nt > 1;
+  std::vector<T> part(S * G * CKK * Kg);
+  std::vector<std::vector<T>> bufs(outer ? nt : 1, std::vector<T>(CKK * OHW));
+  auto slice = [&](int64_t s) {
+    T* col = bufs[outer ? thread_id() : 0].data();
+    T* ps = part.data() + s * G * CKK * Kg;
+    const int64_t n0 = s * N / S, n1 = (s + 1) * N / S;
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t g = 0; g < G; ++g) {
+        im2col(xp + (n * C + g * Cg) * HW, Cg, H, W, kh, kw, p, OH, OW, col, OHW);
+        gemm<T>(CKK, Kg, OHW, col, OHW, 1, gp + (n * K + g * Kg) * OHW, 1, OHW, ps + g * CKK * Kg, Kg, n > n0);
       }
-      // dW_g (Kg, CKK) += gbuf (Kg, Lc) @ col^T (Lc, CKK)
-      gemm<T>(Kg, CKK, Lc, gbuf.data(), Lc, 1, col.data(), 1, Lc, dwp + g * Kg * CKK, CKK, n0 > 0);
-    }
+  };
+  if (outer) {
+    TOCHA_OMP_PARALLEL_FOR(nt)
+    for (int64_t s = 0; s < S; ++s) slice(s);
+  } else {
+    for (int64_t s = 0; s < S; ++s) slice(s);
   }
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t k = 0; k < Kg; ++k)
+      for (int64_t r = 0; r < CKK; ++r) {
+        T acc = 0;
+        for (int64_t s = 0; s < S; ++s) acc += part[((s * G + g) * CKK + r) * Kg + k];
+        dwp[(g * Kg + k) * CKK + r] = acc;
+      }
 }
 
 template <typename T>

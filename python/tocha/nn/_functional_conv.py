@@ -93,6 +93,7 @@ class _ConvNd(Function):
     def backward(ctx, g):
         x4, w4, params, nd, unbatched, xshape, wshape = ctx.meta
         y4, _ = _spatial_in(g, nd, "conv_backward")
+        y4 = y4.contiguous()  # once here, not in each of the three kernels (g is often an expanded view)
         need = ctx.needs_input_grad
         dx = dw = db = None
         if need[0]:
@@ -215,6 +216,7 @@ class _ConvTransposeNd(Function):
     def backward(ctx, g):
         x4, w4, params, nd, unbatched, xshape, wshape = ctx.meta
         g4, _ = _spatial_in(g, nd, "conv_transpose_backward")
+        g4 = g4.contiguous()
         dx = dw = None
         if ctx.needs_input_grad[0]:
             dx = _wrap(_C.conv2d_forward(g4, w4, None, params).reshape(list(xshape)))
