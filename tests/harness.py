@@ -8,6 +8,7 @@ Input specs (see ``make``):
   Sliced((4, 3))          non-contiguous float tensor: every other row of a (8, 3) tensor
   Int((5,), hi)           int64 tensor in [0, hi)  (never differentiated)
   Bool((2, 3))            bool tensor
+  Fixed(spec)             a tensor input built from ``spec`` that is never differentiated
   Const(value)            passed as-is (numbers, tuples, None ...)
 """
 
@@ -51,6 +52,13 @@ class Bool:
 
 
 @dataclass
+class Fixed:
+    """A tensor input that is never differentiated (e.g. class weights): wraps another spec."""
+
+    spec: object
+
+
+@dataclass
 class Const:
     value: object
 
@@ -70,6 +78,9 @@ class Case:
 
 
 def _gen(spec, rng, np_dtype):
+    if isinstance(spec, Fixed):
+        val, kind = _gen(spec.spec, rng, np_dtype)
+        return val, (False if kind is True else kind)
     if isinstance(spec, Pos):
         return rng.uniform(0.5, 2.0, spec.shape).astype(np_dtype), True
     if isinstance(spec, Unit):

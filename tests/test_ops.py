@@ -3,6 +3,7 @@
 import pytest
 
 import tocha
+import tocha.nn  # noqa: F401  (registers the nn.functional ops)
 from harness import check_gradcheck, check_parity
 from opinfo import all_cases
 

@@ -48,9 +48,6 @@ DType dtype_from_format(std::string f, py::ssize_t itemsize) {
 Array from_buffer(py::buffer obj) {
   py::buffer_info info = obj.request();
   DType dt = dtype_from_format(info.format, info.itemsize);
-  Array a;
-  auto st = std::make_shared<Storage>();
-  st->data = info.ptr;
   Shape shape(info.shape.begin(), info.shape.end());
   Shape strides(info.ndim);
   int64_t hi = 0;
@@ -64,6 +61,9 @@ Array from_buffer(py::buffer obj) {
     strides[i] = info.strides[i] / info.itemsize;
     if (shape[i] > 0) hi += (shape[i] - 1) * strides[i];
   }
+  Array a;
+  auto st = std::make_shared<Storage>();
+  st->data = info.ptr;   // borrowed: owns_data stays false
   st->nbytes = shape_numel(shape) == 0 ? 0 : (size_t)(hi + 1) * info.itemsize;
   // keep the exporting object alive; drop it with the GIL held
   py::object keep = py::reinterpret_borrow<py::object>(obj);

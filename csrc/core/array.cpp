@@ -41,7 +41,7 @@ std::string Device::str() const {
 }
 
 Storage::~Storage() {
-  if (!owner && data) std::free(data);
+  if (owns_data && data) std::free(data);
 }
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
@@ -52,6 +52,7 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   if (padded == 0) padded = 64;
   s->data = std::aligned_alloc(64, padded);
   if (!s->data) throw std::runtime_error("out of memory allocating " + std::to_string(nbytes) + " bytes");
+  s->owns_data = true;
   s->nbytes = nbytes;
   s->device = device;
   return s;

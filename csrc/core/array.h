@@ -78,7 +78,8 @@ struct Storage {
   size_t nbytes = 0;
   Device device;
   uint64_t version = 0;              // bumped by in-place ops; shared by all views
-  std::shared_ptr<void> owner;       // keeps foreign memory (NumPy) alive; null when we own `data`
+  std::shared_ptr<void> owner;       // keeps foreign memory (NumPy) alive
+  bool owns_data = false;            // true only for memory from allocate(): freed in the destructor
   Storage() = default;
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

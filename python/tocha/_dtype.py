@@ -151,3 +151,9 @@ def to_device(d):
     if isinstance(d, int):
         return device("cuda", d)
     return device(d)
+
+
+def _c_contig(arr):
+    """C-contiguous view/copy of ``arr`` that keeps 0-d arrays 0-d (np.ascontiguousarray does not)."""
+    arr = np.asarray(arr)
+    return arr if arr.flags.c_contiguous else np.array(arr, order="C")

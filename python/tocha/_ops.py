@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from . import _C
-from ._dtype import (DTYPES, bool_, float32, float64, get_default_dtype, int32, int64, to_device,
+from ._dtype import (_c_contig, DTYPES, bool_, float32, float64, get_default_dtype, int32, int64, to_device,
                      to_dtype, uint8)
 from ._tensor import Size, Tensor, _wrap
 from .autograd.function import Function
@@ -190,7 +190,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     arr = _infer_np(data, dtype)
     if dtype is not None:
         arr = arr.astype(to_dtype(dtype).np, copy=False)
-    arr = np.ascontiguousarray(arr)
+    arr = _c_contig(arr)
     t = _wrap(_C.from_buffer(arr).clone())
     return _finish(t, requires_grad)
 
@@ -211,6 +211,13 @@ def from_numpy(arr):
     """A tensor sharing memory with the NumPy array ``arr`` (no copy)."""
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(arr).__name__})")
+    if not arr.flags.writeable:
+        # sharing read-only memory would let in-place ops write into it: copy instead (and say so)
+        import warnings
+
+        warnings.warn("The given NumPy array is not writable; tocha.from_numpy copied it instead of sharing "
+                      "its memory.", UserWarning, stacklevel=2)
+        arr = np.array(arr)
     return _wrap(_C.from_buffer(arr))
 
 
@@ -424,6 +431,8 @@ def _unary_fn(name, code, grad_rule, save="input"):
 
         @staticmethod
         def backward(ctx, g):
+            if save is None:
+                return grad_rule(None, None, g)
             (s,) = ctx.saved_tensors
             if save == "input":
                 return grad_rule(s, None, g)
@@ -530,8 +539,16 @@ def _binary_forward(code, a, b):
     if type(a) is Tensor or isinstance(a, Tensor):
         if type(b) is Tensor or isinstance(b, Tensor):
             return _wrap(_C.binary(code, a._a, b._a))
-        return _wrap(_C.binary_scalar(code, a._a, float(b), isinstance(b, float), False))
-    return _wrap(_C.binary_scalar(code, b._a, float(_check_scalar(a, "binary")), isinstance(a, float), True))
+        return _wrap(_C.binary_scalar(code, a._a, _scalar(b), isinstance(b, (float, np.floating)), False))
+    return _wrap(_C.binary_scalar(code, b._a, _scalar(a), isinstance(a, (float, np.floating)), True))
+
+
+def _scalar(x):
+    if isinstance(x, (int, float)):
+        return float(x)
+    if isinstance(x, (np.number, np.bool_)):
+        return float(x)
+    raise TypeError(f"unsupported operand type {type(x).__name__}; expected a Tensor or a number")
 
 
 class Add(Function):
@@ -558,16 +575,25 @@ class Sub(Function):
         return g, -g
 
 
+def _save_binary(ctx, a, b):
+    """Save each operand only if the other operand's gradient needs it (like PyTorch)."""
+    need = ctx.needs_input_grad
+    if not need:
+        return
+    ta, tb = _is_tensor(a), _is_tensor(b)
+    ctx.save_for_backward(a if ta and need[1] else None, b if tb and need[0] else None)
+    if not ta:
+        ctx.sa = a
+    if not tb:
+        ctx.sb = b
+
+
 class Mul(Function):
     _builtin = True
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a if _is_tensor(a) else None, b if _is_tensor(b) else None)
-        if not _is_tensor(a):
-            ctx.sa = a
-        if not _is_tensor(b):
-            ctx.sb = b
+        _save_binary(ctx, a, b)
         return _binary_forward(B_MUL, a, b)
 
     @staticmethod
@@ -584,11 +610,15 @@ class Div(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a if _is_tensor(a) else None, b if _is_tensor(b) else None)
-        if not _is_tensor(a):
-            ctx.sa = a
-        if not _is_tensor(b):
-            ctx.sb = b
+        need = ctx.needs_input_grad
+        if need:
+            # d/da needs b; d/db needs a and b
+            ta, tb = _is_tensor(a), _is_tensor(b)
+            ctx.save_for_backward(a if ta and need[1] else None, b if tb else None)
+            if not ta:
+                ctx.sa = a
+            if not tb:
+                ctx.sb = b
         return _binary_forward(B_DIV, a, b)
 
     @staticmethod
@@ -596,9 +626,11 @@ class Div(Function):
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
         bv = b if b is not None else ctx.sb
-        av = a if a is not None else ctx.sa
         ga = g / bv if na else None
-        gb = -g * av / (bv * bv) if nb else None
+        gb = None
+        if nb:
+            av = a if a is not None else ctx.sa
+            gb = -g * av / (bv * bv)
         return ga, gb
 
 
@@ -2152,7 +2184,7 @@ def _index_array(idx):
                 arr = arr.astype(np.int64)
             else:
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-        a = _C.from_buffer(np.ascontiguousarray(arr)).clone()
+        a = _C.from_buffer(_c_contig(arr)).clone()
     if a.dtype == 4 or a.dtype == 5:
         raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
     return a
@@ -2774,17 +2806,35 @@ def _random_inplace(kind):
     return op
 
 
+def _dunder(fn, code, reflected):
+    """Operator method: calls the kernel directly when nothing is recorded (the op's forward does
+    exactly this), else goes through ``fn.apply`` so the backward rule is recorded."""
+    if reflected:
+        def op(self, other):
+            if _state.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
+                return fn.apply(other, self)
+            return _binary_forward(code, other, self)
+    else:
+        def op(self, other):
+            if _state.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
+                return fn.apply(self, other)
+            if isinstance(other, Tensor):
+                return _wrap(_C.binary(code, self._a, other._a))
+            return _binary_forward(code, self, other)
+    return op
+
+
 def _install_tensor_methods():
     T = Tensor
     # arithmetic operators
-    T.__add__ = lambda s, o: Add.apply(s, o)
-    T.__radd__ = lambda s, o: Add.apply(o, s)
-    T.__sub__ = lambda s, o: Sub.apply(s, o)
-    T.__rsub__ = lambda s, o: Sub.apply(o, s)
-    T.__mul__ = lambda s, o: Mul.apply(s, o)
-    T.__rmul__ = lambda s, o: Mul.apply(o, s)
-    T.__truediv__ = lambda s, o: Div.apply(s, o)
-    T.__rtruediv__ = lambda s, o: Div.apply(o, s)
+    T.__add__ = _dunder(Add, B_ADD, False)
+    T.__radd__ = _dunder(Add, B_ADD, True)
+    T.__sub__ = _dunder(Sub, B_SUB, False)
+    T.__rsub__ = _dunder(Sub, B_SUB, True)
+    T.__mul__ = _dunder(Mul, B_MUL, False)
+    T.__rmul__ = _dunder(Mul, B_MUL, True)
+    T.__truediv__ = _dunder(Div, B_DIV, False)
+    T.__rtruediv__ = _dunder(Div, B_DIV, True)
     T.__floordiv__ = lambda s, o: floor_divide(s, o)
     T.__rfloordiv__ = lambda s, o: floor_divide(o, s)
     T.__mod__ = lambda s, o: remainder(s, o)

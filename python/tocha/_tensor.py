@@ -7,7 +7,7 @@ file holds the state, properties, conversion and printing.
 import numpy as np
 
 from . import _C
-from ._dtype import CPU, DTYPES, device, float32, to_device, to_dtype
+from ._dtype import _c_contig, CPU, DTYPES, device, float32, to_device, to_dtype
 
 _new = object.__new__
 
@@ -325,7 +325,7 @@ def _wrap(a):
 
 
 def _rebuild(arr, requires_grad):
-    t = _wrap(_C.from_buffer(np.ascontiguousarray(arr)).clone())
+    t = _wrap(_C.from_buffer(_c_contig(arr)).clone())
     t.requires_grad = requires_grad
     return t
 
@@ -337,23 +337,27 @@ def _format(t):
     if dt.is_floating_point:
         finite = a[np.isfinite(a)]
         int_valued = finite.size == 0 or bool(np.all(finite == np.round(finite)))
-        big = finite.size > 0 and (np.abs(finite).max() >= 1e8 or
-                                   (np.abs(finite[finite != 0]).min() < 1e-4 if (finite != 0).any() else False))
+        nz = np.abs(finite[finite != 0])
+        big = nz.size > 0 and (nz.max() >= 1e8 or nz.min() < 1e-4 or nz.max() / nz.min() > 1e5)
         if big:
-            fmt = {"float_kind": lambda x: f"{x:.4e}"}
+            f = lambda x: f"{x:.4e}"  # noqa: E731
         elif int_valued:
-            fmt = {"float_kind": lambda x: f"{x:.0f}." if np.isfinite(x) else str(x)}
+            f = lambda x: f"{x:.0f}." if np.isfinite(x) else str(x)  # noqa: E731
         else:
-            fmt = {"float_kind": lambda x: f"{x:.4f}" if np.isfinite(x) else str(x)}
+            f = lambda x: f"{x:.4f}" if np.isfinite(x) else str(x)  # noqa: E731
+        kind = "float_kind"
+    elif dt is DTYPES[0]:
+        f, kind = str, "bool"
     else:
-        fmt = None
+        f, kind = str, "int"
+    # right-align every element to the widest one, as PyTorch does
+    width = max((len(f(v)) for v in a.reshape(-1)[:2000]), default=0)
+    fmt = {kind: lambda x: f(x).rjust(width)}
     if a.size == 0:
         body = "[]"
         extras.append(f"size={tuple(a.shape)}")
     else:
         body = np.array2string(a, separator=", ", prefix="tensor(", formatter=fmt, threshold=1000, edgeitems=3)
-        if dt is DTYPES[0]:
-            body = body.replace("True", "True").replace("False", "False")
     if dt not in (float32, DTYPES[3], DTYPES[0]) or (dt is DTYPES[3] and a.size == 0):
         if not (dt is DTYPES[3] and a.size != 0):
             extras.append(f"dtype=tocha.{dt.name}")

@@ -9,6 +9,7 @@ gradients back to input shapes, and freeing saved tensors unless ``retain_graph`
 """
 
 from .. import _C
+from .._tensor import Tensor
 from . import grad_mode
 from .grad_mode import _state
 
@@ -16,17 +17,20 @@ from .grad_mode import _state
 class Node:
     """A recorded op application; it is also the ``ctx`` handed to ``forward``/``backward``."""
 
+    # defaults live on the class so creating a node sets only what differs (a hot path)
+    next = ()                   # per input: None | (Node, output_index) | leaf Tensor
+    needs_input_grad = ()
+    _saved = None
+    _saved_versions = None
+    _in_meta = ()               # per input: the input's C++ Array (shape/dtype for grad reduction)
+    _hooks = None               # {output_index: [hook, ...]}
+    _released = False
+    _non_diff = None
+    _n_out = 1
+    materialize_grads = True
+
     def __init__(self, fn):
         self._fn = fn
-        self.next = ()              # per input: None | (Node, output_index) | leaf Tensor
-        self.needs_input_grad = ()
-        self._saved = None
-        self._saved_versions = None
-        self._in_meta = ()          # per input: (shape, dtype code) or None
-        self._hooks = None          # {output_index: [hook, ...]}
-        self._released = False
-        self._non_diff = None
-        self.materialize_grads = True
 
     # -- ctx API (torch.autograd.function.FunctionCtx) --
     def save_for_backward(self, *tensors):
@@ -64,8 +68,6 @@ class Node:
 
     @property
     def next_functions(self):
-        from .._tensor import Tensor
-
         out = []
         for e in self.next:
             if e is None:
@@ -151,15 +153,12 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .._tensor import Tensor
-
         record = False
         if _state.enabled:
             for a in args:
-                if type(a) is Tensor or isinstance(a, Tensor):
-                    if a.requires_grad:
-                        record = True
-                        break
+                if isinstance(a, Tensor) and a.requires_grad:
+                    record = True
+                    break
         if not record:
             if cls._builtin:
                 return cls.forward(_NO_CTX, *args, **kwargs)
@@ -171,15 +170,6 @@ class Function:
                 _state.enabled = prev
 
         node = Node(cls)
-        if cls._builtin:
-            out = cls.forward(node, *args, **kwargs)
-        else:
-            prev = _state.enabled
-            _state.enabled = False
-            try:
-                out = cls.forward(node, *args, **kwargs)
-            finally:
-                _state.enabled = prev
         edges = []
         needs = []
         meta = []
@@ -194,8 +184,17 @@ class Function:
                 needs.append(False)
                 meta.append(None)
         node.next = tuple(edges)
-        node.needs_input_grad = tuple(needs)
+        node.needs_input_grad = tuple(needs)   # known to forward, so it can save only what it needs
         node._in_meta = tuple(meta)
+        if cls._builtin:
+            out = cls.forward(node, *args, **kwargs)
+        else:
+            prev = _state.enabled
+            _state.enabled = False
+            try:
+                out = cls.forward(node, *args, **kwargs)
+            finally:
+                _state.enabled = prev
         non_diff = node._non_diff
         if type(out) is tuple:
             for i, o in enumerate(out):
@@ -236,8 +235,6 @@ def _sum_to(g, arr):
 
 def _toposort(root_nodes):
     """Nodes reachable from the roots, each after every node that feeds it a gradient."""
-    from .._tensor import Tensor
-
     order = []
     visited = set()
     stack = [(n, False) for n in root_nodes]
@@ -265,7 +262,6 @@ def run_backward(tensors, grad_tensors, retain_graph=False, create_graph=False, 
     With ``accumulate`` the gradients of leaves land in ``.grad``; otherwise the gradients of
     ``inputs`` are returned (``tocha.autograd.grad``).
     """
-    from .._tensor import Tensor
 
     grads = {}   # id(node) -> list of output grads
     roots = []
@@ -324,6 +320,8 @@ def run_backward(tensors, grad_tensors, retain_graph=False, create_graph=False, 
             in_grads = node._fn.backward(node, *slot)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
+            if _anomaly.enabled:
+                _check_anomaly(node, in_grads)
             if len(in_grads) < len(node.next):
                 raise RuntimeError(
                     f"function {node.name()} returned an incorrect number of gradients "
@@ -397,6 +395,22 @@ def run_backward(tensors, grad_tensors, retain_graph=False, create_graph=False, 
     return None
 
 
+class _anomaly:
+    """Global switch flipped by ``tocha.autograd.detect_anomaly``."""
+
+    enabled = False
+
+
+def _check_anomaly(node, grads):
+    from .. import _ops
+
+    for i, g in enumerate(grads):
+        if isinstance(g, Tensor) and g.is_floating_point() and not bool(_ops.isfinite(g).all()):
+            kind = "nan" if bool(_ops.isnan(g).any()) else "inf"
+            raise RuntimeError(f"Function '{node.name()}' returned {kind} values in its {i}th output "
+                               f"(gradient of shape {tuple(g.shape)}).")
+
+
 def _zeros_for_output(node, i):
     from .. import _ops
 
@@ -410,7 +424,6 @@ def _zeros_for_output(node, i):
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Compute the sum of gradients of ``tensors`` w.r.t. graph leaves (``torch.autograd.backward``)."""
     from .. import _ops
-    from .._tensor import Tensor
 
     if isinstance(tensors, Tensor):
         tensors = (tensors,)
@@ -446,7 +459,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
          materialize_grads=False):
     """Return the gradients of ``outputs`` w.r.t. ``inputs`` without touching ``.grad``."""
     from .. import _ops
-    from .._tensor import Tensor
 
     outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
     single = isinstance(inputs, Tensor)

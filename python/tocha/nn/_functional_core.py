@@ -7,11 +7,11 @@ re-exports all three.
 
 from .. import _C
 from .. import _ops
-from .._ops import (Function, _wrap, cross_entropy, linear, log_softmax, register, relu, sigmoid,
-                     softmax, tanh)
+from .._ops import (Function, _wrap, cross_entropy, linear, log_softmax, mish, register, relu, sigmoid,
+                     silu, softmax, tanh)
 from .._tensor import Tensor
 
-__all__ = ["relu", "relu_", "sigmoid", "tanh", "linear", "softmax", "log_softmax", "softmin",
+__all__ = ["relu", "relu_", "sigmoid", "tanh", "silu", "mish", "linear", "softmax", "log_softmax", "softmin",
            "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy", "one_hot"]
 
 

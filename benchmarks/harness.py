@@ -1,0 +1,98 @@
+"""Shared benchmark harness: warm-up, repeated timing, medians, ratios, Markdown/JSON output.
+
+Every benchmark checks correctness against its reference before timing it.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+
+def _pin_threads_from_argv():
+    """Apply --threads to OpenBLAS/OpenMP via the environment before NumPy/torch load their pools."""
+    for i, a in enumerate(sys.argv):
+        val = a.split("=", 1)[1] if a.startswith("--threads=") else (
+            sys.argv[i + 1] if a == "--threads" and i + 1 < len(sys.argv) else None)
+        if val:
+            for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+                os.environ[var] = val
+
+
+_pin_threads_from_argv()
+
+
+def timeit(fn, repeat=15, warmup=3, min_time=0.0):
+    """Median seconds per call of ``fn`` (each sample may loop to last at least ``min_time``)."""
+    for _ in range(warmup):
+        fn()
+    inner = 1
+    if min_time > 0:
+        t0 = time.perf_counter()
+        fn()
+        one = time.perf_counter() - t0
+        inner = max(1, int(min_time / max(one, 1e-9)))
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        samples.append((time.perf_counter() - t0) / inner)
+    return statistics.median(samples)
+
+
+def parser(description):
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--threads", type=int, default=None, help="threads for tocha/numpy-free refs/torch")
+    p.add_argument("--repeat", type=int, default=15)
+    p.add_argument("--json", type=str, default=None, help="write results to this JSON file")
+    p.add_argument("--quick", action="store_true", help="fewer repeats and shapes (smoke run)")
+    return p
+
+
+def set_threads(n):
+    import tocha
+
+    if n:
+        tocha.set_num_threads(n)
+        try:
+            import torch
+
+            torch.set_num_threads(n)
+        except ImportError:
+            pass
+    return tocha.get_num_threads()
+
+
+def fmt_time(s):
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def table(rows, columns):
+    """Markdown table from a list of dicts."""
+    out = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |")
+    return "\n".join(out)
+
+
+def machine():
+    import tocha
+
+    return {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(), "threads": tocha.get_num_threads(),
+            "gemm_isa": tocha._C.gemm_isa()}
+
+
+def dump(path, rows, extra=None):
+    if not path:
+        return
+    with open(path, "w") as f:
+        json.dump({"machine": machine(), "results": rows, **(extra or {})}, f, indent=2)
