@@ -7,16 +7,13 @@ repeats after a warm-up, checks tocha's output against PyTorch first, and prints
     PYTHONPATH=python python benchmarks/bench_conv.py --threads 2 [--repeat 5] [--json out.json] [--only conv]
 """
 
-import argparse
-import json
-import statistics
-import time
-
+import harness  # noqa: F401  (pins BLAS/OpenMP threads before NumPy loads)
 import numpy as np
 import torch
 
 import tocha
 import tocha.nn.functional as F
+from harness import dump, machine, parser, set_threads, table, timeit
 
 
 # -------------------------------------------------------------------------- NumPy im2col baseline
@@ -57,14 +54,7 @@ def np_conv_fwd_bwd(x, w, b, s, p):
 
 # ----------------------------------------------------------------------------------------- timing
 def bench(fn, repeat, warmup=1):
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+    return timeit(fn, repeat=repeat, warmup=warmup)
 
 
 def conv_case(name, N, C, H, W, K, k, stride=1, padding=0, groups=1, nd=2):
@@ -119,7 +109,6 @@ def run_conv(repeat, rows):
 
         np_ok = c["nd"] == 2 and c["kw"]["groups"] == 1
         s, p = c["kw"]["stride"], c["kw"]["padding"]
-        res = {"op": name}
         for mode, ft, fp, fn in (("fwd", fwd_t, fwd_p, lambda: np_conv_fwd(c["x"], c["w"], c["b"], s, p)),
                                  ("fwd+bwd", fb_t, fb_p, lambda: np_conv_fwd_bwd(c["x"], c["w"], c["b"], s, p))):
             tt, tp = bench(ft, repeat), bench(fp, repeat)
@@ -127,7 +116,6 @@ def run_conv(repeat, rows):
             rows.append(dict(op=name, mode=mode, tocha_ms=tt * 1e3, torch_ms=tp * 1e3,
                              numpy_ms=None if tn is None else tn * 1e3, ratio=tp / tt,
                              np_ratio=None if tn is None else tn / tt))
-        del res
 
 
 POOL_CASES = [
@@ -167,32 +155,29 @@ def run_pool(repeat, rows):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    ap = parser(__doc__.splitlines()[0])
     ap.add_argument("--only", choices=["conv", "pool"], default=None)
+    ap.set_defaults(repeat=5, threads=2)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    tocha.set_num_threads(args.threads)
+    threads = set_threads(args.threads)
+    repeat = 2 if args.quick else args.repeat
     rows = []
     if args.only in (None, "conv"):
-        run_conv(args.repeat, rows)
+        run_conv(repeat, rows)
     if args.only in (None, "pool"):
-        run_pool(args.repeat, rows)
+        run_pool(repeat, rows)
 
     def f(v):
         return "-" if v is None else f"{v:.2f}"
 
-    print(f"threads={args.threads}, float32, median of {args.repeat}; ratio = torch/tocha (>1: tocha faster)\n")
-    print("| op | pass | tocha ms | torch ms | numpy ms | vs torch | vs numpy |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['op']} | {r['mode']} | {f(r['tocha_ms'])} | {f(r['torch_ms'])} | {f(r['numpy_ms'])} | "
-              f"{f(r['ratio'])}x | {f(r['np_ratio'])}{'x' if r['np_ratio'] else ''} |")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(dict(threads=args.threads, repeat=args.repeat, rows=rows), fh, indent=1)
+    m = machine()
+    print(f"{m['processor']}, threads={threads}, gemm {m['gemm_isa']}, float32, median of {repeat}; "
+          "ratio = reference time / tocha time (>1: tocha faster)\n")
+    shown = [{"op": r["op"], "pass": r["mode"], "tocha ms": f(r["tocha_ms"]), "torch ms": f(r["torch_ms"]),
+              "numpy ms": f(r["numpy_ms"]), "vs torch": f(r["ratio"]) + "x",
+              "vs numpy": f(r["np_ratio"]) + ("x" if r["np_ratio"] else "")} for r in rows]
+    print(table(shown, ["op", "pass", "tocha ms", "torch ms", "numpy ms", "vs torch", "vs numpy"]))
+    dump(args.json, rows)
 
 
 if __name__ == "__main__":
