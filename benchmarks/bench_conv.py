@@ -9,10 +9,9 @@ repeats after a warm-up, checks tocha's output against PyTorch first, and prints
 
 import harness  # noqa: F401  (pins BLAS/OpenMP threads before NumPy loads)
 import numpy as np
-import torch
-
 import tocha
 import tocha.nn.functional as F
+import torch
 from harness import dump, machine, parser, set_threads, table, timeit
 
 

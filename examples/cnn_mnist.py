@@ -16,20 +16,19 @@ import pickle
 import time
 
 import numpy as np
-
 import tocha
-import tocha.nn as nn
 import tocha.nn.functional as F
+from tocha import nn
 
 
 # ------------------------------------------------------------------------------------------- data
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickler that can only rebuild NumPy arrays and dtypes (never arbitrary callables)."""
 
-    _ALLOWED = {
+    _ALLOWED = frozenset({
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"), ("numpy", "dtype"),
-    }
+    })
 
     def find_class(self, module, name):
         if (module, name) not in self._ALLOWED:

@@ -7,11 +7,10 @@ import math
 
 import numpy as np
 import pytest
-import torch
-
 import tocha
-import tocha.nn as nn
 import tocha.nn.functional as F
+import torch
+from tocha import nn
 
 # the 4x4 matrix of the slides ("Matriz entrada") and the 2x2 filter
 SLIDE_X = [[1, 3, 6, 4], [2, 2, 0, 4], [5, 0, 1, 4], [4, 4, 1, 3]]
@@ -177,7 +176,7 @@ def test_default_init_is_kaiming_uniform_a_sqrt5():
 
 def test_pool_layers_and_indices():
     x = t4(SLIDE_X)
-    y, idx = nn.MaxPool2d(2, stride=1, return_indices=True)(x)
+    _, idx = nn.MaxPool2d(2, stride=1, return_indices=True)(x)
     assert idx.dtype == tocha.int64
     np.testing.assert_array_equal(idx.numpy()[0, 0], [[1, 2, 2], [8, 5, 7], [8, 13, 11]])
     np.testing.assert_array_equal(nn.AvgPool2d(2, stride=1)(x).numpy()[0, 0][2, 1], 1.5)

@@ -28,11 +28,27 @@ _CONV2D_GRID = [
 ]
 
 
+def _conv2d_fn(s, p, d, g):
+    return lambda m, x, w, b: _F(m).conv2d(x, w, b, s, p, d, g)
+
+
+def _conv1d_fn(s, p, d, g):
+    return lambda m, x, w, b: _F(m).conv1d(x, w, b, s, p, d, g)
+
+
+def _convt_fn(name, s, p, op, g, d):
+    return lambda m, x, w, b: getattr(_F(m), name)(x, w, b, s, p, op, g, d)
+
+
+def _pad_fn(pads, mode):
+    return lambda m, x: _F(m).pad(x, pads, mode=mode)
+
+
 def _conv2d_cases():
     cases = []
     for N, C, H, W, K, k, s, p, d, g, gc in _CONV2D_GRID:
         kh, kw = (k, k) if isinstance(k, int) else k
-        f = (lambda s, p, d, g: lambda m, x, w, b: _F(m).conv2d(x, w, b, s, p, d, g))(s, p, d, g)
+        f = _conv2d_fn(s, p, d, g)
         cases.append(Case(f, [(N, C, H, W), (K, C // g, kh, kw), (K,)], gradcheck=gc))
     # no bias, non-contiguous input and weight, string padding, unbatched
     cases.append(Case(lambda m, x, w: _F(m).conv2d(x, w, stride=2, padding=1), [NC((2, 3, 7, 6)), NC((4, 3, 3, 3))],
@@ -57,7 +73,7 @@ _CONV1D_GRID = [
 def _conv1d_cases():
     cases = []
     for N, C, L, K, k, s, p, d, g, gc in _CONV1D_GRID:
-        f = (lambda s, p, d, g: lambda m, x, w, b: _F(m).conv1d(x, w, b, s, p, d, g))(s, p, d, g)
+        f = _conv1d_fn(s, p, d, g)
         cases.append(Case(f, [(N, C, L), (K, C // g, k), (K,)], gradcheck=gc))
     cases.append(Case(lambda m, x, w: _F(m).conv1d(x, w, padding="same"), [NC((2, 3, 8)), (2, 3, 4)], gradcheck=False))
     cases.append(Case(lambda m, x, w: _F(m).conv1d(x, w, padding="same"), [(2, 3, 8), (2, 3, 4)]))
@@ -76,7 +92,7 @@ def _convt_cases(nd):
     ]
     cases = []
     for N, Ci, S, Co, k, s, p, op, g, d, gc in grid:
-        f = (lambda s, p, op, g, d: lambda m, x, w, b: getattr(_F(m), name)(x, w, b, s, p, op, g, d))(s, p, op, g, d)
+        f = _convt_fn(name, s, p, op, g, d)
         sp = (S,) * nd if nd == 1 else (S, S + 1)
         cases.append(Case(f, [(N, Ci) + sp, (Ci, Co // g) + (k,) * nd, (Co,)], gradcheck=gc))
     cases.append(Case(lambda m, x, w: getattr(_F(m), name)(x, w, stride=2), [NC((2, 3) + (5,) * nd), (3, 2) + (3,) * nd],
@@ -136,10 +152,9 @@ def _pool_cases():
 def _pad_cases():
     cases = []
     for mode in ("constant", "reflect", "replicate", "circular"):
-        cases.append(Case((lambda md: lambda m, x: _F(m).pad(x, (1, 2, 2, 1), mode=md))(mode), [(2, 2, 4, 5)]))
-        cases.append(Case((lambda md: lambda m, x: _F(m).pad(x, (2, 3), mode=md))(mode), [(2, 3, 5)]))
-        cases.append(Case((lambda md: lambda m, x: _F(m).pad(x, (1, 1, 2, 0), mode=md))(mode), [NC((2, 3, 4, 5))],
-                          gradcheck=False))
+        cases.append(Case(_pad_fn((1, 2, 2, 1), mode), [(2, 2, 4, 5)]))
+        cases.append(Case(_pad_fn((2, 3), mode), [(2, 3, 5)]))
+        cases.append(Case(_pad_fn((1, 1, 2, 0), mode), [NC((2, 3, 4, 5))], gradcheck=False))
     cases.append(Case(lambda m, x: _F(m).pad(x, (-1, 2, 1, -2), value=1.5), [(2, 5, 6)]))
     cases.append(Case(lambda m, x: _F(m).pad(x, (3, 1)), [(4,)]))
     return cases

@@ -13,10 +13,21 @@ from .._ops import Function, _wrap, register
 from .._tensor import Tensor
 
 __all__ = [
-    "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
-    "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
-    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
-    "pad", "unfold", "fold",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "conv1d",
+    "conv2d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "fold",
+    "max_pool1d",
+    "max_pool2d",
+    "pad",
+    "unfold",
 ]
 
 
@@ -91,7 +102,7 @@ class _ConvNd(Function):
 
     @staticmethod
     def backward(ctx, g):
-        x4, w4, params, nd, unbatched, xshape, wshape = ctx.meta
+        x4, w4, params, nd, _, xshape, wshape = ctx.meta
         y4, _ = _spatial_in(g, nd, "conv_backward")
         y4 = y4.contiguous()  # once here, not in each of the three kernels (g is often an expanded view)
         need = ctx.needs_input_grad
@@ -214,7 +225,7 @@ class _ConvTransposeNd(Function):
 
     @staticmethod
     def backward(ctx, g):
-        x4, w4, params, nd, unbatched, xshape, wshape = ctx.meta
+        x4, w4, params, nd, _, xshape, wshape = ctx.meta
         g4, _ = _spatial_in(g, nd, "conv_transpose_backward")
         g4 = g4.contiguous()
         dx = dw = None
@@ -321,7 +332,7 @@ class _MaxPool(Function):
 
     @staticmethod
     def backward(ctx, g, _gidx=None):
-        idx, H, W, nd, unbatched, xshape = ctx.meta
+        idx, H, W, nd, _, xshape = ctx.meta
         g4, _ = _spatial_in(g, nd, "max_pool_backward")
         dx = _C.max_pool2d_backward(g4, idx, H, W)
         return _wrap(dx.reshape(list(xshape))), None, None, None, None
@@ -374,7 +385,7 @@ class _AvgPool(Function):
 
     @staticmethod
     def backward(ctx, g):
-        params, cip, div, H, W, nd, unbatched, xshape = ctx.meta
+        params, cip, div, H, W, nd, _, xshape = ctx.meta
         g4, _ = _spatial_in(g, nd, "avg_pool_backward")
         dx = _C.avg_pool2d_backward(g4, H, W, params, cip, div)
         return _wrap(dx.reshape(list(xshape))), None, None, None, None, None
@@ -427,7 +438,7 @@ class _AdaptiveAvgPool(Function):
 
     @staticmethod
     def backward(ctx, g):
-        H, W, nd, unbatched, xshape = ctx.meta
+        H, W, nd, _, xshape = ctx.meta
         g4, _ = _spatial_in(g, nd, "adaptive_avg_pool_backward")
         return _wrap(_C.adaptive_avg_pool2d_backward(g4, H, W).reshape(list(xshape))), None, None, None
 
