@@ -1,0 +1,325 @@
+"""Convolution and pooling: the course slides' worked examples, layers, output sizes and bad inputs.
+
+Op-level parity with PyTorch and gradchecks live in tests/opinfo/conv.py (run by tests/test_ops.py).
+"""
+
+import math
+
+import numpy as np
+import pytest
+import tocha
+import tocha.nn.functional as F
+import torch
+from tocha import nn
+
+# the 4x4 matrix of the slides ("Matriz entrada") and the 2x2 filter
+SLIDE_X = [[1, 3, 6, 4], [2, 2, 0, 4], [5, 0, 1, 4], [4, 4, 1, 3]]
+SLIDE_F = [[-1, 1], [-1, 1]]
+
+
+def t4(a, dtype=tocha.float64):
+    return tocha.tensor(np.asarray(a, dtype=np.float64)[None, None], dtype=dtype)
+
+
+def np_xcorr(x, f, pad=0):
+    """Reference cross-correlation (no kernel flip, like PyTorch), written as the slide explains it."""
+    x = np.pad(np.asarray(x, float), pad)
+    f = np.asarray(f, float)
+    r = x.shape[0] - f.shape[0] + 1
+    return np.array([[np.sum(x[i:i + f.shape[0], j:j + f.shape[1]] * f) for j in range(r)] for i in range(r)])
+
+
+# ----------------------------------------------------------------------------------- slide examples
+def test_slide_convolution_no_padding():
+    y = F.conv2d(t4(SLIDE_X), t4(SLIDE_F))
+    expected = [[2, 1, 2], [-5, -1, 7], [-5, -2, 5]]  # (3-1)+(2-2)=2, (6-3)+(0-2)=1, ...
+    np.testing.assert_array_equal(y.numpy()[0, 0], expected)
+    np.testing.assert_array_equal(y.numpy()[0, 0], np_xcorr(SLIDE_X, SLIDE_F))
+
+
+def test_slide_convolution_padding_1():
+    y = F.conv2d(t4(SLIDE_X), t4(SLIDE_F), padding=1)
+    assert tuple(y.shape) == (1, 1, 5, 5)
+    expected = np_xcorr(SLIDE_X, SLIDE_F, pad=1)
+    np.testing.assert_array_equal(y.numpy()[0, 0], expected)
+    # first row: only the bottom filter row sees the image: -0+1, -1+3, -3+6, -6+4, -4+0
+    np.testing.assert_array_equal(y.numpy()[0, 0, 0], [1, 2, 3, -2, -4])
+
+
+@pytest.mark.parametrize("w,f,b,p", [(4, 2, 0, 1), (4, 2, 1, 1), (6, 3, 1, 1), (7, 3, 0, 2), (28, 5, 2, 1),
+                                     (9, 3, 1, 2)])
+def test_slide_output_size_formula(w, f, b, p):
+    # the slide: r = (w - f + 2b)/p (+ 1, rounded down, when the stride does not divide)
+    r = (w - f + 2 * b) // p + 1
+    y = F.conv2d(tocha.zeros(1, 1, w, w), tocha.zeros(1, 1, f, f), stride=p, padding=b)
+    assert tuple(y.shape) == (1, 1, r, r)
+
+
+def test_slide_max_pool():
+    y = F.max_pool2d(t4(SLIDE_X), 2, stride=1)
+    np.testing.assert_array_equal(y.numpy()[0, 0], [[3, 6, 6], [5, 2, 4], [5, 4, 4]])
+
+
+def test_slide_avg_pool_with_erratum():
+    """The slide prints 2 at row 3, column 2; the window there is [[0, 1], [4, 1]] so the mean is 1.5."""
+    y = F.avg_pool2d(t4(SLIDE_X), 2, stride=1)
+    np.testing.assert_array_equal(y.numpy()[0, 0], [[2, 2.75, 3.5], [2.25, 0.75, 2.25], [3.25, 1.5, 2.25]])
+    assert (0 + 1 + 4 + 1) / 4 == 1.5
+
+
+def test_slide_moving_average_conv1d():
+    series = tocha.tensor([[[100.0, 120, 115, 200, 135, 130, 140]]], dtype=tocha.float64)
+    f = tocha.full((1, 1, 4), 0.25, dtype=tocha.float64)
+    y = F.conv1d(series, f)
+    np.testing.assert_allclose(y.numpy()[0, 0], [133.75, 142.5, 145.0, 151.25])
+    # the same through the layer API
+    layer = nn.Conv1d(1, 1, 4, bias=False).double()
+    with tocha.no_grad():
+        layer.weight.copy_(f)
+    np.testing.assert_allclose(layer(series).detach().numpy()[0, 0], [133.75, 142.5, 145.0, 151.25])
+
+
+FILTERS = {
+    "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
+    "edge1": [[1, 0, -1], [0, 0, 0], [-1, 0, 1]],
+    "edge2": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+    "edge3": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
+    "vertical": [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]],
+    "horizontal": [[1, 1, 1], [0, 0, 0], [-1, -1, -1]],
+    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+    "box": (np.ones((3, 3)) / 9).tolist(),
+    "gauss": (np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16).tolist(),
+}
+
+
+def _image():
+    # left half constant 0.2, right half constant 0.8: a vertical edge at column 4
+    img = np.full((8, 8), 0.2)
+    img[:, 4:] = 0.8
+    return img
+
+
+def test_slide_filter_table():
+    img = _image()
+    x = t4(img)
+    out = {k: F.conv2d(x, t4(f)).numpy()[0, 0] for k, f in FILTERS.items()}
+    np.testing.assert_allclose(out["identity"], img[1:-1, 1:-1])            # identity returns the interior
+    for k in ("edge1", "edge2", "edge3", "horizontal"):
+        np.testing.assert_allclose(out[k][:, :2], 0, atol=1e-12)            # 0 on constant regions
+        np.testing.assert_allclose(out[k][:, -2:], 0, atol=1e-12)
+    # the Laplacian-type edge filters respond at the edge columns, with opposite signs on each side
+    assert np.all(out["edge2"][:, 2] > 0.5) and np.all(out["edge2"][:, 3] < -0.5)
+    assert np.all(out["edge3"][:, 2] < -1) and np.all(out["edge3"][:, 3] > 1)
+    np.testing.assert_allclose(out["vertical"][:, 2:4], 3 * 0.6)           # vertical edge detector fires
+    np.testing.assert_allclose(out["horizontal"], 0, atol=1e-12)           # no horizontal edge in the image
+    np.testing.assert_allclose(out["sharpen"][:, :2], 0.2)                 # sharpen keeps constant regions
+    assert out["sharpen"][0, 2] < 0.2 and out["sharpen"][0, 3] > 0.8       # and amplifies the edge
+    for k in ("box", "gauss"):
+        np.testing.assert_allclose(out[k][:, :2], 0.2)                     # blur keeps constant regions
+        assert np.all((out[k][:, 2:4] > 0.2) & (out[k][:, 2:4] < 0.8))     # and smooths the edge
+    const = t4(np.full((5, 5), 3.0))
+    for k in ("box", "gauss", "sharpen", "identity"):
+        np.testing.assert_allclose(F.conv2d(const, t4(FILTERS[k])).numpy(), 3.0)
+
+
+# ----------------------------------------------------------------------------------------- layers
+def test_conv2d_layer_matches_torch_with_same_weights():
+    torch.manual_seed(0)
+    ref = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1, dilation=1, groups=1)
+    layer = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+    layer.load_state_dict({k: tocha.tensor(v.detach().numpy()) for k, v in ref.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((2, 3, 9, 10)).astype(np.float32)
+    np.testing.assert_allclose(layer(tocha.tensor(x)).detach().numpy(), ref(torch.tensor(x)).detach().numpy(),
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+def test_conv_padding_modes_match_torch(mode):
+    torch.manual_seed(0)
+    for nd, shape in ((1, (2, 4, 9)), (2, (2, 4, 7, 6))):
+        cls_t, cls = (torch.nn.Conv1d, nn.Conv1d) if nd == 1 else (torch.nn.Conv2d, nn.Conv2d)
+        ref = cls_t(4, 6, 3, padding=2, padding_mode=mode, groups=2)
+        layer = cls(4, 6, 3, padding=2, padding_mode=mode, groups=2)
+        layer.load_state_dict({k: tocha.tensor(v.detach().numpy()) for k, v in ref.state_dict().items()})
+        x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+        np.testing.assert_allclose(layer(tocha.tensor(x)).detach().numpy(), ref(torch.tensor(x)).detach().numpy(),
+                                   atol=1e-5)
+
+
+def test_conv_transpose_layer_and_output_size():
+    torch.manual_seed(0)
+    ref = torch.nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2)
+    layer = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2)
+    assert tuple(layer.weight.shape) == (4, 3, 3, 3)
+    layer.load_state_dict({k: tocha.tensor(v.detach().numpy()) for k, v in ref.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((2, 4, 5, 6)).astype(np.float32)
+    y = layer(tocha.tensor(x))
+    assert tuple(y.shape) == (2, 6, 10, 12)
+    np.testing.assert_allclose(y.detach().numpy(), ref(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    l1 = nn.ConvTranspose1d(3, 2, 4, stride=3)
+    assert tuple(l1(tocha.zeros(2, 3, 5)).shape) == (2, 2, 16)
+    l2 = nn.ConvTranspose2d(2, 2, 3, stride=2)
+    assert tuple(l2(tocha.zeros(1, 2, 4, 4), output_size=(10, 10)).shape) == (1, 2, 10, 10)
+
+
+def test_default_init_is_kaiming_uniform_a_sqrt5():
+    layer = nn.Conv2d(16, 32, 3)
+    fan_in = 16 * 9
+    wb = 1 / math.sqrt(fan_in)  # kaiming_uniform(a=√5): gain √(2/6), bound gain*√(3/fan_in) = 1/√fan_in
+    w = layer.weight.detach().numpy()
+    b = layer.bias.detach().numpy()
+    assert w.shape == (32, 16, 3, 3) and np.abs(w).max() <= wb + 1e-7 and np.abs(w).max() > 0.9 * wb
+    assert np.abs(b).max() <= 1 / math.sqrt(fan_in) + 1e-7
+    assert abs(w.std() - wb / math.sqrt(3)) < 0.1 * wb
+    assert nn.Conv1d(4, 4, 3, bias=False).bias is None
+
+
+def test_pool_layers_and_indices():
+    x = t4(SLIDE_X)
+    _, idx = nn.MaxPool2d(2, stride=1, return_indices=True)(x)
+    assert idx.dtype == tocha.int64
+    np.testing.assert_array_equal(idx.numpy()[0, 0], [[1, 2, 2], [8, 5, 7], [8, 13, 11]])
+    np.testing.assert_array_equal(nn.AvgPool2d(2, stride=1)(x).numpy()[0, 0][2, 1], 1.5)
+    np.testing.assert_array_equal(nn.MaxPool2d(2)(x).numpy()[0, 0], [[3, 6], [5, 4]])
+    np.testing.assert_array_equal(nn.AdaptiveAvgPool2d(1)(x).numpy().ravel(), [np.mean(SLIDE_X)])
+    np.testing.assert_array_equal(nn.AdaptiveMaxPool2d((2, 2))(x).numpy()[0, 0], [[3, 6], [5, 4]])
+    s = tocha.tensor([[[1.0, 5, 2, 8, 3]]])
+    np.testing.assert_array_equal(nn.MaxPool1d(2)(s).numpy(), [[[5, 8]]])
+    np.testing.assert_array_equal(nn.AvgPool1d(2)(s).numpy(), [[[3, 5]]])
+    np.testing.assert_allclose(nn.AdaptiveAvgPool1d(1)(s).numpy(), [[[19 / 5]]], rtol=1e-6)
+
+
+def test_max_pool_gradient_routes_to_argmax():
+    x = t4(SLIDE_X)
+    x.requires_grad_(True)
+    F.max_pool2d(x, 2).sum().backward()
+    g = np.zeros((4, 4))
+    for i, j in ((0, 1), (0, 2), (2, 0), (2, 3)):   # 3, 6, 5 and the first 4 (row 2, col 3)
+        g[i, j] = 1
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], g)
+
+
+def test_cnn_trains_and_gradients_flow():
+    tocha.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3),
+                          nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    x = tocha.randn(8, 1, 8, 8)
+    y = tocha.tensor([0, 1] * 4)
+    opt = tocha.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    losses = []
+    for _ in range(30):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert all(p.grad is not None for p in model.parameters())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_results_independent_of_thread_count():
+    rng = np.random.default_rng(0)
+    x = tocha.tensor(rng.standard_normal((6, 8, 12, 12)).astype(np.float32), requires_grad=True)
+    w = tocha.tensor(rng.standard_normal((16, 8, 3, 3)).astype(np.float32), requires_grad=True)
+    outs = []
+    prev = tocha.get_num_threads()
+    try:
+        for nt in (1, 2):
+            tocha.set_num_threads(nt)
+            x.grad = None
+            w.grad = None
+            y = F.conv2d(x, w, padding=1)
+            y.sum().backward()
+            outs.append((y.detach().numpy().copy(), x.grad.numpy().copy(), w.grad.numpy().copy()))
+    finally:
+        tocha.set_num_threads(prev)
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_direct_and_im2col_paths_agree():
+    rng = np.random.default_rng(0)
+    x = tocha.tensor(rng.standard_normal((3, 6, 9, 8)), requires_grad=True)
+    w = tocha.tensor(rng.standard_normal((12, 1, 3, 3)), requires_grad=True)
+    res = []
+    try:
+        for algo in (0, 1):
+            tocha._C.set_conv_algo(algo)
+            x.grad = None
+            w.grad = None
+            y = F.conv2d(x, w, stride=2, padding=1, dilation=(1, 2), groups=6)
+            (y * y).sum().backward()
+            res.append((y.detach().numpy(), x.grad.numpy(), w.grad.numpy()))
+    finally:
+        tocha._C.set_conv_algo(-1)
+    for a, b in zip(*res):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+# ------------------------------------------------------------------------------------- bad inputs
+def test_errors():
+    x = tocha.zeros(1, 3, 5, 5)
+    with pytest.raises(ValueError, match=r"kernel size.*greater than the padded input"):
+        F.conv2d(x, tocha.zeros(2, 3, 7, 7))
+    F.conv2d(x, tocha.zeros(2, 3, 7, 7), padding=1)  # fits once padded
+    with pytest.raises(ValueError, match=r"stride must be positive"):
+        F.conv2d(x, tocha.zeros(2, 3, 3, 3), stride=0)
+    with pytest.raises(ValueError, match=r"dilation must be positive"):
+        F.conv2d(x, tocha.zeros(2, 3, 3, 3), dilation=-1)
+    with pytest.raises(ValueError, match=r"padding must be non-negative"):
+        F.conv2d(x, tocha.zeros(2, 3, 3, 3), padding=-1)
+    with pytest.raises(ValueError, match=r"\(1, 3, 5, 5\) has 3 channels, but weight of shape \(2, 2, 3, 3\)"):
+        F.conv2d(x, tocha.zeros(2, 2, 3, 3))
+    with pytest.raises(ValueError, match=r"groups"):
+        F.conv2d(x, tocha.zeros(4, 1, 3, 3), groups=2)
+    with pytest.raises(ValueError, match=r"expected a 3-d \(unbatched\) or 4-d \(batched\) input"):
+        F.conv2d(tocha.zeros(5, 5), tocha.zeros(2, 3, 3, 3))
+    with pytest.raises(ValueError, match=r"4-d weight"):
+        F.conv2d(x, tocha.zeros(2, 3, 3))
+    with pytest.raises(ValueError, match=r"'same' is not supported for strided"):
+        F.conv2d(x, tocha.zeros(2, 3, 3, 3), stride=2, padding="same")
+    with pytest.raises(ValueError, match=r"invalid padding string"):
+        F.conv2d(x, tocha.zeros(2, 3, 3, 3), padding="full")
+    with pytest.raises(ValueError, match=r"expected bias of shape"):
+        F.conv2d(x, tocha.zeros(2, 3, 3, 3), tocha.zeros(3))
+    with pytest.raises(TypeError, match=r"floating-point"):
+        F.conv2d(tocha.zeros(1, 3, 5, 5, dtype=tocha.int64), tocha.zeros(2, 3, 3, 3, dtype=tocha.int64))
+    with pytest.raises(ValueError, match=r"output_padding"):
+        F.conv_transpose2d(x, tocha.zeros(3, 2, 3, 3), stride=2, output_padding=2)
+    with pytest.raises(ValueError, match=r"in_channels \(3\) must be divisible by groups"):
+        nn.Conv2d(3, 4, 3, groups=2)
+    with pytest.raises(ValueError, match=r"pad should be at most half"):
+        F.max_pool2d(x, 2, padding=2)
+    with pytest.raises(ValueError, match=r"too small"):
+        F.max_pool2d(tocha.zeros(1, 1, 2, 2), 3)
+    with pytest.raises(ValueError, match=r"stride must be positive"):
+        F.avg_pool2d(x, 2, stride=0)
+    with pytest.raises(ValueError, match=r"divisor_override"):
+        F.avg_pool2d(x, 2, divisor_override=0)
+    with pytest.raises(ValueError, match=r"too large for reflect"):
+        F.pad(x, (5, 5, 0, 0), mode="reflect")
+    with pytest.raises(ValueError, match=r"unsupported padding mode"):
+        F.pad(x, (1, 1), mode="wrap")
+    with pytest.raises(ValueError, match=r"number of sliding blocks"):
+        F.fold(tocha.zeros(1, 4, 5), (3, 3), 2)
+
+
+def test_non_contiguous_input():
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((2, 9, 8, 3))
+    x = tocha.tensor(base).permute(0, 3, 1, 2)     # (2, 3, 9, 8), channels-last strides
+    assert not x.is_contiguous()
+    w = rng.standard_normal((4, 3, 3, 3))
+    ref = torch.nn.functional.conv2d(torch.tensor(base).permute(0, 3, 1, 2), torch.tensor(w), padding=1)
+    np.testing.assert_allclose(F.conv2d(x, tocha.tensor(w), padding=1).numpy(), ref.numpy(), atol=1e-12)
+    np.testing.assert_allclose(F.max_pool2d(x, 2).numpy(),
+                               torch.nn.functional.max_pool2d(torch.tensor(base).permute(0, 3, 1, 2), 2).numpy())
+
+
+def test_pad_integer_tensor_and_modes():
+    x = tocha.tensor([[1, 2, 3]])
+    np.testing.assert_array_equal(F.pad(x, (1, 2), value=7).numpy(), [[7, 1, 2, 3, 7, 7]])
+    xf = tocha.tensor([[[1.0, 2, 3]]])
+    np.testing.assert_array_equal(F.pad(xf, (2, 2), mode="reflect").numpy(), [[[3, 2, 1, 2, 3, 2, 1]]])
+    np.testing.assert_array_equal(F.pad(xf, (2, 2), mode="replicate").numpy(), [[[1, 1, 1, 2, 3, 3, 3]]])
+    np.testing.assert_array_equal(F.pad(xf, (2, 2), mode="circular").numpy(), [[[2, 3, 1, 2, 3, 1, 2]]])
