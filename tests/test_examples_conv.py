@@ -2,10 +2,7 @@
 
 import importlib.util
 import os
-import pickle
 
-import numpy as np
-import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -20,18 +17,5 @@ def _load_example():
 
 def test_cnn_mnist_smoke():
     ex = _load_example()
-    acc = ex.main(["--limit", "256", "--test-limit", "200", "--epochs", "1", "--batch-size", "32"])
-    assert 0.0 <= acc <= 1.0
-
-
-def test_unpickler_refuses_arbitrary_globals():
-    ex = _load_example()
-    import io
-
-    payload = pickle.dumps(os.getcwd.__name__) + b""  # harmless baseline
-    assert ex._NumpyOnlyUnpickler(io.BytesIO(payload)).load() == "getcwd"
-    evil = b"cos\nsystem\n(S'echo pwned'\ntR."
-    with pytest.raises(pickle.UnpicklingError, match="refusing"):
-        ex._NumpyOnlyUnpickler(io.BytesIO(evil)).load()
-    arr = np.arange(6, dtype=np.float32).reshape(2, 3)
-    np.testing.assert_array_equal(ex._NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(arr, protocol=4))).load(), arr)
+    acc = ex.main(["--limit", "1024", "--test-limit", "500", "--epochs", "1", "--batch-size", "32"])
+    assert acc > 0.5   # 32 Adam steps on real digits already beat chance (0.1) by far
