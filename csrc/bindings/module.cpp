@@ -13,6 +13,7 @@ using namespace tocha;
 void bind_nn(py::module_& m);     // bind_nn.cpp: activations, norms, dropout, embedding
 void bind_conv(py::module_& m);   // bind_conv.cpp: convolution and pooling
 void bind_optim(py::module_& m);  // bind_optim.cpp: fused optimiser updates
+void bind_cuda(py::module_& m);   // bind_cuda.cpp: CUDA runtime + kernels (no-op without TOCHA_WITH_CUDA)
 
 namespace {
 
@@ -249,4 +250,5 @@ PYBIND11_MODULE(_C, m) {
   bind_nn(m);
   bind_conv(m);
   bind_optim(m);
+  bind_cuda(m);  // after has_cuda = false: overrides it when built with CUDA
 }

@@ -6,6 +6,9 @@
 #include <sstream>
 
 #include "ops.h"
+#ifdef TOCHA_WITH_CUDA
+#include "../cuda/ops_cuda.h"  // caching device allocator
+#endif
 
 namespace tocha {
 
@@ -41,10 +44,26 @@ std::string Device::str() const {
 }
 
 Storage::~Storage() {
+#ifdef TOCHA_WITH_CUDA
+  if (owns_data && data && device.type == DeviceType::CUDA) {
+    cuda::device_free(data, nbytes, device.index);  // back to the caching allocator
+    return;
+  }
+#endif
   if (owns_data && data) std::free(data);
 }
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
+#ifdef TOCHA_WITH_CUDA
+  if (device.type == DeviceType::CUDA) {
+    auto s = std::make_shared<Storage>();
+    s->data = cuda::device_alloc(nbytes, device.index);
+    s->owns_data = true;
+    s->nbytes = nbytes;
+    s->device = device;
+    return s;
+  }
+#endif
   if (device.type != DeviceType::CPU)
     throw std::runtime_error("tocha was built without CUDA support; cannot allocate on " + device.str());
   auto s = std::make_shared<Storage>();
