@@ -47,6 +47,17 @@ n = _C.cuda_device_count()  # must not raise, with or without a driver
 assert n == tocha.cuda.device_count() and tocha.cuda.is_available() == (n > 0)
 x = tocha.ones(3) * 2  # the CPU side keeps working in a CUDA build
 assert x.tolist() == [2.0, 2.0, 2.0]
+assert _C.cuda_size_class(1) == 512 and _C.cuda_size_class((1 << 20) + 1) == 2 << 20
+if n == 0:  # no driver/GPU: clear errors, no crash
+    for call, want in ((lambda: _C.to_device(x._a, 1, 0), "cuda:0 is not available"),
+                       (_C.cuda_self_test, "needs a CUDA GPU"),
+                       (lambda: x.to("cuda"), "no CUDA GPU is visible")):
+        try:
+            call()
+        except RuntimeError as e:
+            assert want in str(e), str(e)
+        else:
+            raise AssertionError(f"expected a RuntimeError containing {want!r}")
 print(f"check_cuda_build: import ok, {n} CUDA device(s) ({_C.cuda_device_status()})")
 if n > 0:
     print(_C.cuda_self_test())
