@@ -13,6 +13,7 @@ using namespace tocha;
 void bind_nn(py::module_& m);     // bind_nn.cpp: activations, norms, dropout, embedding
 void bind_conv(py::module_& m);   // bind_conv.cpp: convolution and pooling
 void bind_optim(py::module_& m);  // bind_optim.cpp: fused optimiser updates
+void bind_cuda(py::module_& m);   // bind_cuda.cpp: CUDA runtime + kernels (no-op without TOCHA_WITH_CUDA)
 
 namespace {
 
@@ -138,7 +139,7 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly("version", &Array::version)
       .def_property_readonly("device_type", [](const Array& a) { return (int)a.device().type; })
       .def_property_readonly("device_index", [](const Array& a) { return a.device().index; })
-      .def_property_readonly("data_ptr", [](const Array& a) { return (uintptr_t)a.data_ptr(); })
+      .def_property_readonly("data_ptr", [](const Array& a) { return (uintptr_t)a.raw_ptr(); })
       .def_property_readonly("storage_ptr", [](const Array& a) { return (uintptr_t)a.storage->data; })
       .def_property_readonly("storage_nbytes", [](const Array& a) { return a.storage->nbytes; })
       .def("is_contiguous", &Array::is_contiguous)
@@ -251,4 +252,5 @@ PYBIND11_MODULE(_C, m) {
   bind_nn(m);
   bind_conv(m);
   bind_optim(m);
+  bind_cuda(m);  // after has_cuda = false: overrides it when built with CUDA
 }

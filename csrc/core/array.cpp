@@ -8,6 +8,9 @@
 #include <unordered_map>
 
 #include "ops.h"
+#ifdef TOCHA_WITH_CUDA
+#include "../cuda/ops_cuda.h"  // caching device allocator
+#endif
 
 namespace tocha {
 
@@ -115,10 +118,26 @@ size_t cpu_cache_bytes() { return BlockCache::get().cached_bytes(); }
 void cpu_empty_cache() { BlockCache::get().release_all(); }
 
 Storage::~Storage() {
+#ifdef TOCHA_WITH_CUDA
+  if (owns_data && data && device.type == DeviceType::CUDA) {
+    cuda::device_free(data, nbytes, device.index);  // back to the caching device allocator
+    return;
+  }
+#endif
   if (owns_data && data) BlockCache::get().give(data, BlockCache::round(nbytes));
 }
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
+#ifdef TOCHA_WITH_CUDA
+  if (device.type == DeviceType::CUDA) {
+    auto s = std::make_shared<Storage>();
+    s->data = cuda::device_alloc(nbytes, device.index);
+    s->owns_data = true;
+    s->nbytes = nbytes;
+    s->device = device;
+    return s;
+  }
+#endif
   if (device.type != DeviceType::CPU)
     throw std::runtime_error("tocha was built without CUDA support; cannot allocate on " + device.str());
   auto s = std::make_shared<Storage>();

@@ -118,8 +118,17 @@ class Array {
   size_t itemsize() const { return dtype_size(dtype); }
   Device device() const { return storage->device; }
   bool is_contiguous() const;
-  char* data_ptr() const { return static_cast<char*>(storage->data) + offset * (int64_t)itemsize(); }
+  // Host pointer to element 0. Every CPU kernel goes through this, so a device array can never be
+  // dereferenced on the host: it throws instead. Device code uses raw_ptr()/raw<T>().
+  char* data_ptr() const {
+    if (storage->device.type != DeviceType::CPU)
+      throw std::runtime_error("expected a CPU tensor but got one on " + storage->device.str() +
+                               " (this op has no CUDA implementation)");
+    return raw_ptr();
+  }
   template <typename T> T* data() const { return reinterpret_cast<T*>(data_ptr()); }
+  char* raw_ptr() const { return static_cast<char*>(storage->data) + offset * (int64_t)itemsize(); }
+  template <typename T> T* raw() const { return reinterpret_cast<T*>(raw_ptr()); }
   void bump_version() const { storage->version++; }
   uint64_t version() const { return storage->version; }
 

@@ -2,6 +2,8 @@
 
 ``is_available()`` is False when tocha was built without CUDA (the default ``pip install .``) or
 when no GPU is visible; moving a tensor to "cuda" then raises a RuntimeError saying which.
+A build with ``-Ccmake.define.TOCHA_CUDA=ON`` has the CUDA kernels, the caching allocator and
+``_C.to_device``; Tensor-level dispatch to them is not wired yet (see csrc/cuda/ops_cuda.h).
 """
 
 from . import _C
@@ -13,6 +15,7 @@ def is_available():
 
 
 def device_count():
+    """Number of visible CUDA GPUs; 0 when not built with CUDA or without a driver/GPU."""
     if not getattr(_C, "has_cuda", False):
         return 0
     return int(_C.cuda_device_count())
@@ -30,6 +33,7 @@ def _require():
 
 
 def synchronize(device=None):
+    """Wait for all queued kernels; raises RuntimeError for an earlier asynchronous kernel error."""
     if is_available():
         _C.cuda_synchronize()
 
@@ -43,13 +47,31 @@ def manual_seed(seed):
 manual_seed_all = manual_seed
 
 
+def _built():
+    return bool(getattr(_C, "has_cuda", False))
+
+
 def memory_allocated(device=None):
-    return 0
+    """Bytes held by live CUDA tensors (size-class rounded), all devices; 0 without CUDA."""
+    return int(_C.cuda_memory_allocated()) if _built() else 0
 
 
 def max_memory_allocated(device=None):
-    return 0
+    """Peak of memory_allocated() since start or reset_peak_memory_stats()."""
+    return int(_C.cuda_max_memory_allocated()) if _built() else 0
+
+
+def memory_reserved(device=None):
+    """Bytes obtained from cudaMalloc: live blocks plus the allocator's cache."""
+    return int(_C.cuda_memory_reserved()) if _built() else 0
+
+
+def reset_peak_memory_stats(device=None):
+    if _built():
+        _C.cuda_reset_peak_memory_stats()
 
 
 def empty_cache():
-    pass
+    """Return cached, unused blocks to the driver (live tensors are untouched)."""
+    if _built():
+        _C.cuda_empty_cache()
