@@ -6,12 +6,14 @@
 // Integer division and remainder check for zero divisors first (x86 traps on them) and handle
 // INT_MIN / -1 without overflow.
 // Speed: bench with `python benchmarks/bench_ops.py` (README table).
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
 
 #include "../core/ops.h"
 #include "../core/strided.h"
+#include "vecmath.h"
 
 namespace tocha::cpu {
 namespace {
@@ -88,6 +90,82 @@ void run_unary(const Array& out, const Array& a, F f) {
       for (int64_t i = 0; i < n; ++i) *(TO*)(p[0] + i * s[0]) = (TO)f(*(const T*)(p[1] + i * s[1]));
     }
   });
+}
+
+// ---- float32 SIMD fast paths (vecmath.h) ----
+// Elements per call above which all threads are used (StridedIter grain). Measured on 2 Zen3 cores with
+// benchmarks/bench_ops.py-style timings: a second thread pays off above ~64K elements for memory-bound
+// ops (add, relu) and above ~8K for transcendental ones (exp, tanh, ...).
+constexpr int64_t kGrainCheap = 65536;
+constexpr int64_t kGrainMath = 8192;
+constexpr int64_t kGatherBlock = 256;   // strided operands are gathered into blocks of this size
+
+int vec_unary_index(Unary op) {
+  switch (op) {
+    case Unary::Exp: return vec::kExp;
+    case Unary::Log: return vec::kLog;
+    case Unary::Tanh: return vec::kTanh;
+    case Unary::Sigmoid: return vec::kSigmoid;
+    case Unary::Relu: return vec::kRelu;
+    case Unary::Silu: return vec::kSilu;
+    case Unary::GeluTanh: return vec::kGeluTanh;
+    case Unary::Softplus: return vec::kSoftplus;
+    case Unary::Mish: return vec::kMish;
+    default: return -1;
+  }
+}
+int vec_binary_index(Binary op) {
+  switch (op) {
+    case Binary::Add: return vec::kAdd;
+    case Binary::Sub: return vec::kSub;
+    case Binary::Mul: return vec::kMul;
+    case Binary::Div: return vec::kDiv;
+    case Binary::Maximum: return vec::kMax;
+    case Binary::Minimum: return vec::kMin;
+    default: return -1;
+  }
+}
+
+// out = fn(a) for float32 through the vector kernel; strided rows are gathered into a small buffer so
+// every layout (and every thread split) produces the same bits as the contiguous path.
+void run_unary_vec(const Array& out, const Array& a, vec::UnaryFn fn, int64_t grain) {
+  StridedIter<2> it(a.shape, {out.strides.data(), a.strides.data()}, {4, 4});
+  it.run({out.data_ptr(), a.data_ptr()}, [&](int64_t n, std::array<char*, 2> p, const std::array<int64_t, 2>& s) {
+    if (s[0] == 4 && s[1] == 4) { fn((const float*)p[1], (float*)p[0], n); return; }
+    float buf[kGatherBlock];
+    for (int64_t i0 = 0; i0 < n; i0 += kGatherBlock) {
+      const int64_t m = std::min(kGatherBlock, n - i0);
+      for (int64_t i = 0; i < m; ++i) buf[i] = *(const float*)(p[1] + (i0 + i) * s[1]);
+      fn(buf, buf, m);
+      for (int64_t i = 0; i < m; ++i) *(float*)(p[0] + (i0 + i) * s[0]) = buf[i];
+    }
+  }, grain);
+}
+
+// out = a op b for float32 (broadcast operands have stride 0).
+void run_binary_vec(const Shape& shape, const Array& out, const Shape& so, const Array& a, const Shape& sa,
+                    const Array& b, const Shape& sb, int idx) {
+  const vec::Kernels& K = vec::kernels();
+  StridedIter<3> it(shape, {so.data(), sa.data(), sb.data()}, {4, 4, 4});
+  it.run({out.data_ptr(), a.data_ptr(), b.data_ptr()},
+         [&](int64_t n, std::array<char*, 3> p, const std::array<int64_t, 3>& s) {
+           float* o = (float*)p[0];
+           const float* x = (const float*)p[1];
+           const float* y = (const float*)p[2];
+           if (s[0] == 4) {
+             if (s[1] == 4 && s[2] == 4) { K.binary[idx](x, y, o, n); return; }
+             if (s[1] == 4 && s[2] == 0) { K.scalar[idx](x, *y, o, n); return; }
+             if (s[1] == 0 && s[2] == 4) { K.rscalar[idx](y, *x, o, n); return; }
+           }
+           float bx[kGatherBlock], by[kGatherBlock];
+           for (int64_t i0 = 0; i0 < n; i0 += kGatherBlock) {
+             const int64_t m = std::min(kGatherBlock, n - i0);
+             for (int64_t i = 0; i < m; ++i) bx[i] = *(const float*)(p[1] + (i0 + i) * s[1]);
+             for (int64_t i = 0; i < m; ++i) by[i] = *(const float*)(p[2] + (i0 + i) * s[2]);
+             K.binary[idx](bx, by, bx, m);
+             for (int64_t i = 0; i < m; ++i) *(float*)(p[0] + (i0 + i) * s[0]) = bx[i];
+           }
+         }, kGrainCheap);
 }
 
 // ---- safe integer helpers ----
@@ -178,6 +256,13 @@ bool unary_is_predicate(Unary op) {
 template <typename T>
 void unary_float_kernel(Unary op, const Array& out, const Array& a) {
   using std::abs;
+  if constexpr (std::is_same_v<T, float>) {
+    const int idx = vec_unary_index(op);
+    if (idx >= 0) {
+      run_unary_vec(out, a, vec::kernels().unary[idx], idx == vec::kRelu ? kGrainCheap : kGrainMath);
+      return;
+    }
+  }
   switch (op) {
 #define U(OP, EXPR) case Unary::OP: run_unary<T, T>(out, a, [](T x) -> T { return EXPR; }); break;
     U(Neg, -x)
@@ -340,6 +425,10 @@ template <typename T>
 void binary_arith(Binary op, const Shape& shape, const Array& out, const Shape& so, const Array& a,
                   const Shape& sa, const Array& b, const Shape& sb) {
 #define B(OP, EXPR) case Binary::OP: run_binary<T, T>(shape, out, so, a, sa, b, sb, [](T x, T y) -> T { return EXPR; }); break;
+  if constexpr (std::is_same_v<T, float>) {
+    const int idx = vec_binary_index(op);
+    if (idx >= 0) { run_binary_vec(shape, out, so, a, sa, b, sb, idx); return; }
+  }
   if constexpr (std::is_same_v<T, bool>) {
     switch (op) {
       B(Add, x || y)
