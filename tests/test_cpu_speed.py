@@ -136,3 +136,21 @@ def test_nan_propagation_in_fast_paths():
     assert np.array_equal(np.isnan(tocha.minimum(tx, ty).numpy()), np.isnan(x) | np.isnan(y))
     assert np.isnan(float(tx.max())) and np.isnan(float(tx.min())) and np.isnan(float(tx.sum()))
     assert np.isnan(F.softmax(tx, dim=0).numpy()).all()
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (33, 70), (100, 37), (257, 64)])
+def test_transposed_operand_tiled_path(shape):
+    rng = np.random.default_rng(sum(shape))
+    r, c = shape
+    x = rng.standard_normal((r, c)).astype(np.float32)
+    y = rng.standard_normal((c, r)).astype(np.float32)
+    v = rng.standard_normal((c, 1)).astype(np.float32)
+    tx, ty, tv = tocha.from_numpy(x), tocha.from_numpy(y), tocha.from_numpy(v)
+    np.testing.assert_array_equal((tx + ty.t()).numpy(), x + y.T)
+    np.testing.assert_array_equal((ty.t() - tx).numpy(), y.T - x)
+    np.testing.assert_array_equal((ty.t() * ty.t()).numpy(), y.T * y.T)
+    np.testing.assert_array_equal(tocha.maximum(tx, tv.t()).numpy(), np.maximum(x, v.T))
+    np.testing.assert_array_equal((ty.t() / (tv.t().abs() + 1)).numpy(), y.T / (np.abs(v.T) + 1))
+    z = tocha.from_numpy(x.copy())
+    z.add_(ty.t())
+    np.testing.assert_array_equal(z.numpy(), x + y.T)

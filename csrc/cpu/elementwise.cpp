@@ -142,9 +142,53 @@ void run_unary_vec(const Array& out, const Array& a, vec::UnaryFn fn, int64_t gr
   }, grain);
 }
 
+// Copy the ni x nj block at (i0, j0) of a 2-d strided operand into a row-major tile (row stride kTile),
+// walking along whichever of its dims is unit-stride so that cache lines are read whole.
+constexpr int64_t kTile = 32;
+void load_tile(const float* p, const Shape& s, int64_t i0, int64_t j0, int64_t ni, int64_t nj, float* t) {
+  p += i0 * s[0] + j0 * s[1];
+  if (s[0] == 1 && s[1] != 1) {
+    for (int64_t j = 0; j < nj; ++j)
+      for (int64_t i = 0; i < ni; ++i) t[i * kTile + j] = p[i + j * s[1]];
+  } else {
+    for (int64_t i = 0; i < ni; ++i)
+      for (int64_t j = 0; j < nj; ++j) t[i * kTile + j] = p[i * s[0] + j * s[1]];
+  }
+}
+
+// 2-d float32 binary op with a row-major output and a transposed (column-major) input, e.g. x + y.t():
+// processed in 32 x 32 tiles so both layouts stream along cache lines (a row-by-row walk would touch
+// one cache line of the transposed input per element). Returns false when the case does not apply.
+bool run_binary_tiled(const Shape& shape, const Array& out, const Shape& so, const Array& a, const Shape& sa,
+                      const Array& b, const Shape& sb, int idx) {
+  if (shape.size() != 2) return false;
+  const int64_t R = shape[0], C = shape[1];
+  auto transposed = [](const Shape& s) { return s[0] == 1 && s[1] > 1; };
+  if (R < kTile || C < kTile || so[0] != C || so[1] != 1 || !(transposed(sa) || transposed(sb))) return false;
+  const vec::BinaryFn fn = vec::kernels().binary[idx];
+  const float* A = a.data<float>();
+  const float* B = b.data<float>();
+  float* O = out.data<float>();
+  const int64_t nrt = (R + kTile - 1) / kTile;
+  const int nt = R * C >= kGrainCheap ? get_num_threads() : 1;
+  TOCHA_OMP_PARALLEL_FOR(nt)
+  for (int64_t rt = 0; rt < nrt; ++rt) {
+    float ta[kTile * kTile], tb[kTile * kTile];
+    const int64_t i0 = rt * kTile, ni = std::min(kTile, R - i0);
+    for (int64_t j0 = 0; j0 < C; j0 += kTile) {
+      const int64_t nj = std::min(kTile, C - j0);
+      load_tile(A, sa, i0, j0, ni, nj, ta);
+      load_tile(B, sb, i0, j0, ni, nj, tb);
+      for (int64_t i = 0; i < ni; ++i) fn(ta + i * kTile, tb + i * kTile, O + (i0 + i) * C + j0, nj);
+    }
+  }
+  return true;
+}
+
 // out = a op b for float32 (broadcast operands have stride 0).
 void run_binary_vec(const Shape& shape, const Array& out, const Shape& so, const Array& a, const Shape& sa,
                     const Array& b, const Shape& sb, int idx) {
+  if (run_binary_tiled(shape, out, so, a, sa, b, sb, idx)) return;
   const vec::Kernels& K = vec::kernels();
   StridedIter<3> it(shape, {so.data(), sa.data(), sb.data()}, {4, 4, 4});
   it.run({out.data_ptr(), a.data_ptr(), b.data_ptr()},
