@@ -25,7 +25,7 @@ def cases(n):
     m = rng.standard_normal((rows, 1024)).astype(np.float32)
     mt = np.ascontiguousarray(rng.standard_normal((1024, rows)).astype(np.float32))
     v = rng.standard_normal(1024).astype(np.float32)
-    sm = rng.standard_normal((max(1, n // 1000), 1000)).astype(np.float32)
+    sm = rng.standard_normal((rows, 1000)).astype(np.float32)            # (4096, 1000) at the default n
     ta, tb, tpos, tm, tmt, tv, tsm = (tocha.from_numpy(x) for x in (a, b, pos, m, mt, v, sm))
     if torch:
         pa, pb, ppos, pm, pmt, pv, psm = (torch.from_numpy(x) for x in (a, b, pos, m, mt, v, sm))
