@@ -5,6 +5,7 @@
 Prints median time, GB/s and the ratio reference_time / tocha_time (> 1 means tocha is faster).
 """
 
+import harness  # noqa: F401  (pins BLAS/OpenMP threads before NumPy loads)
 import numpy as np
 
 import tocha

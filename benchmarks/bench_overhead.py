@@ -7,6 +7,7 @@
    10 -> 32 -> ReLU -> 2 on a batch of 8 (goal: <= 1.0x PyTorch's time).
 """
 
+import harness  # noqa: F401  (pins BLAS/OpenMP threads before NumPy loads)
 import numpy as np
 import torch
 

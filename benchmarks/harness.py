@@ -5,9 +5,24 @@ Every benchmark checks correctness against its reference before timing it.
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import sys
 import time
+
+
+def _pin_threads_from_argv():
+    """Apply --threads to OpenBLAS/OpenMP via the environment before NumPy/torch load their pools."""
+    for i, a in enumerate(sys.argv):
+        val = a.split("=", 1)[1] if a.startswith("--threads=") else (
+            sys.argv[i + 1] if a == "--threads" and i + 1 < len(sys.argv) else None)
+        if val:
+            for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+                os.environ[var] = val
+
+
+_pin_threads_from_argv()
 
 
 def timeit(fn, repeat=15, warmup=3, min_time=0.0):

@@ -269,3 +269,13 @@ def test_gradcheck_central_difference_formula_matches_slide_002():
     x = t([theta], requires_grad=True)
     (x ** 3).sum().backward()
     assert abs(x.grad.item() - num) < 1e-6
+
+
+def test_detect_anomaly_names_the_op():
+    x = t([0.0, 1.0], requires_grad=True)
+    y = x.sqrt().sum()          # d sqrt / dx at 0 is inf
+    with tocha.autograd.detect_anomaly():
+        with pytest.raises(RuntimeError, match="Sqrt.*inf"):
+            y.backward(retain_graph=True)
+    y.backward()                # outside the context: no check
+    assert np.isinf(x.grad.numpy()[0])

@@ -3,26 +3,32 @@
 //
 // Computes C(M x N, row stride ldc) = [C] + A*B [+ bias[j]] then ReLU/GELU (see gemm.h); A and B are read
 // through arbitrary element strides by the packers, so A^T / B^T views cost no extra pass.
-// Loop nest (per call):  jc (NC cols of B/C)  ->  pc (KC of K)  ->  pack B block (kc x nc, L3)
-//                        ->  ic (MC rows)  ->  pack A block (mc x kc, L2)  ->  tiles (jr, ir): micro-kernel
-// (MR x NR register tile; the kc x NR B micro-panel stays in L1 while the ir loop streams A panels from L2).
-// Threads: one OpenMP team; packing of each block and the (jr, ir) tile list of each macro-block are split in
-// contiguous static chunks; A/B blocks are double-buffered so the next step is packed right after the current
-// step's tiles, with a single barrier per (jc, pc, ic) step. K is never split, each C element is produced by one fixed tile with a fixed
-// k-order, so results are bitwise identical for any thread count. Small problems run single-threaded.
-// Epilogue (accumulate, bias, act) is fused into the micro-kernel store of the last K block.
-// Blocking (float / double): AVX2 6x16 / 6x8 tiles, see gemm_avx2.cpp; generic 4x8 / 4x4.
-// Preconditions: C has unit column stride and does not alias A/B/bias; K may be 0; M/N <= 0 is a no-op.
-// Measured speed (AMD EPYC Zen3, 2 cores, 3.0 GHz, fp32 FMA peak 97 GFLOP/s/core): see gemm_avx2.cpp
-// and /work/gemm-dev/NOTES.md (python3 bench.py).
+// Loop nest:  jc (NC cols of B/C) -> pc (KC of K) -> pack B block (kc x nc, L3)
+//             -> ic (MC rows) -> pack A block (mc x kc, L2) -> tiles (jr, ir): MR x NR micro-kernel
+// (the kc x NR B micro-panel stays in L1 while the ir loop streams A micro-panels from L2).
+// Threads: one OpenMP team. Packing of each block and the (jr, ir) tile list of each (jc, pc, ic) step are
+// split in contiguous static chunks; A/B blocks are double-buffered so the next step is packed right after
+// the current step's tiles, one barrier per step. K is never split and every C element is produced by one
+// fixed tile with a fixed k order => results are bitwise identical for any thread count.
+// Problems under ~4 MFLOP run single-threaded (no fork/join); tiny ones take the same packed path.
+// Epilogue (accumulate, bias, act) is fused into the micro-kernel's tile store of the last K block.
+// Tiles: AVX2 6x16 f32 / 6x8 f64 (gemm_avx2.cpp); generic 4x8 f32 / 4x4 f64 (plain C++, auto-vectorised).
+// Preconditions: C has unit column stride and does not alias A/B/bias; M, N, K >= 0 (K == 0 handled).
+// Compile flags: none special (must NOT get -mavx2: it holds the dispatch and the generic path).
+// Measured (AMD EPYC Zen3, 2 cores ~3.0 GHz, fp32 FMA peak 97 GFLOP/s/core; `python3 bench.py` in gemm-dev):
+// sgemm 1T ~80-86 GFLOP/s on 256..2048 squares (0.9-1.05x NumPy/OpenBLAS), 2T ~140-155; see NOTES.md.
 #include "gemm.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "gemm_kernels.h"
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -144,8 +150,18 @@ struct AlignedBuf {
   void* get(size_t bytes) {
     if (bytes > cap) {
       std::free(p);
-      cap = (bytes + 4095) & ~size_t(4095);
-      p = std::aligned_alloc(64, cap);
+      const size_t huge = size_t(2) << 20;
+      if (bytes >= huge) {  // big B blocks: 2 MiB aligned + THP hint, fewer TLB misses walking the panels
+        cap = (bytes + huge - 1) & ~(huge - 1);
+        p = std::aligned_alloc(huge, cap);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+        if (p) madvise(p, cap, MADV_HUGEPAGE);
+#endif
+      } else {
+        cap = (bytes + 4095) & ~size_t(4095);
+        p = std::aligned_alloc(64, cap);
+      }
+      if (!p) { cap = 0; throw std::bad_alloc(); }
     }
     return p;
   }
@@ -245,9 +261,11 @@ void gemm_blocked(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, const
     Step cur = step(0);
     pack(cur, tid, nt);
     for (int64_t s = 0; s < nsteps; ++s) {
+#ifdef _OPENMP
       if (nt > 1) {
 #pragma omp barrier
       }
+#endif
       compute(cur, tid, nt);
       if (s + 1 < nsteps) {
         cur = step(s + 1);

@@ -1,15 +1,17 @@
 // gemm_avx2.cpp -- AVX2+FMA micro-kernels and packers for tocha's CPU GEMM. MUST be compiled with
-// `-mavx2 -mfma` (only this file); gemm.cpp calls into it only if the CPU reports avx2 and fma.
+// `-mavx2 -mfma` (this file only); gemm.cpp calls into it only if the CPU reports avx2 and fma.
 //
-// float : 6x16 register tile (12 ymm accumulators, 2 B loads + 6 broadcasts per k, 12 FMAs per k).
-// double: 6x8  register tile (same structure with 4-wide doubles).
-// Packed A panel [k][6], packed B panel [k][NR] (64-byte aligned, see gemm_kernels.h).
+// float : 6x16 register tile (12 ymm accumulators; per k: 2 aligned B loads, 6 A broadcasts, 12 FMAs).
+// double: 6x8 register tile (same structure, 4-wide doubles). The k loop is inline asm (see below).
+// Packed A panel [k][6], packed B panel [k][NR], 64-byte aligned (layouts in gemm_kernels.h); packers have
+// fast paths for unit-stride rows or columns (8x8 / 4x4 register transposes) and fall back to strided loops.
 // Blocking (Zen3: 32 KiB L1d, 512 KiB L2/core, 32 MiB L3): KC=256 (B micro-panel 16 KiB in L1),
-// MC=144 f32 / 72 f64 (A block ~144 KiB in L2), NC=3072 (B block <= 3 MiB in L3).
-// Epilogue fused in the tile store: c = [C +] acc [+ bias]; ReLU / GELU (float: vectorised erfc-based GELU,
-// ~1e-7 rel. error; double: std::erfc(-x/sqrt2) = 1+erf). Partial tiles run the same vector ops through a padded buffer so
-// every element sees identical arithmetic wherever its tile falls.
-// Measured (EPYC Zen3 @ ~3.0 GHz, fp32 FMA peak 97 GFLOP/s/core): see NOTES.md (python3 bench.py).
+// MC=144 f32 / 72 f64 (A block 144 KiB in L2), NC=3072 (B block <= 3 MiB in L3).
+// Epilogue fused in the tile store: c = [C +] acc [+ bias], then ReLU or GELU (float: vectorised erfc-based
+// GELU, rel. error ~1e-7; double: std::erfc(-x/sqrt2) = 1 + erf(x/sqrt2)). Partial tiles run the same vector
+// ops on a zero-padded row copy, so every element sees identical arithmetic wherever its tile falls.
+// Measured (EPYC Zen3 ~3.0 GHz, fp32 FMA peak 97 GFLOP/s/core; `./kbench` in gemm-dev): micro-kernel alone
+// 94-97 GFLOP/s (kc=256, in cache) = 97-100% of peak; full sgemm see gemm.cpp / NOTES.md.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -216,47 +218,70 @@ void kernel_f32_6x16(int64_t kc, const float* A, const float* B, float* C, int64
 }
 
 // ---------------------------------------------------------------- double 6x8 micro-kernel
-inline void store_row_f64(double* c, __m256d v0, __m256d v1, bool accum, const double* bias, Act act) {
+template <Act ACT>
+inline void store_row_f64_t(double* c, __m256d v0, __m256d v1, bool accum, __m256d b0, __m256d b1, bool has_bias) {
   if (accum) {
     v0 = _mm256_add_pd(_mm256_loadu_pd(c), v0);
     v1 = _mm256_add_pd(_mm256_loadu_pd(c + 4), v1);
   }
-  if (bias) {
-    v0 = _mm256_add_pd(v0, _mm256_loadu_pd(bias));
-    v1 = _mm256_add_pd(v1, _mm256_loadu_pd(bias + 4));
+  if (has_bias) {
+    v0 = _mm256_add_pd(v0, b0);
+    v1 = _mm256_add_pd(v1, b1);
   }
-  if (act == Act::ReLU) {
+  if constexpr (ACT == Act::ReLU) {
     v0 = _mm256_max_pd(_mm256_setzero_pd(), v0);
     v1 = _mm256_max_pd(_mm256_setzero_pd(), v1);
   }
   _mm256_storeu_pd(c, v0);
   _mm256_storeu_pd(c + 4, v1);
-  if (act == Act::GELU)
-    for (int j = 0; j < 8; ++j) c[j] = c[j] * 0.5 * std::erfc(c[j] * -0.70710678118654752440);  // = 1+erf
+  if constexpr (ACT == Act::GELU)  // x/2 * erfc(-x/sqrt2) == x/2 * (1 + erf(x/sqrt2)), exact in double
+    for (int j = 0; j < 8; ++j) c[j] = c[j] * 0.5 * std::erfc(c[j] * -0.70710678118654752440);
 }
 
-void kernel_f64_6x8(int64_t kc, const double* A, const double* B, double* C, int64_t ldc, int m, int n,
-                    bool accum, const double* bias, Act act) {
+template <Act ACT>
+inline void kernel_f64_6x8_t(int64_t kc, const double* A, const double* B, double* C, int64_t ldc, int m, int n,
+                             bool accum, const double* bias) {
   __m256d c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;  // zeroed by the asm loop
-  for (int i = 0; i < m; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + 7), _MM_HINT_T0);
+  {
+    const char* p = reinterpret_cast<const char*>(C);
+    const int64_t ld = ldc * int64_t(sizeof(double));
+    for (int i = 0; i < 6; ++i, p += ld) {
+      _mm_prefetch(p, _MM_HINT_T0);
+      _mm_prefetch(p + 60, _MM_HINT_T0);
+    }
   }
   f64_6x8_loop(kc, A, B, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
-
-  const __m256d acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
   if (m == 6 && n == 8) {
-    for (int i = 0; i < 6; ++i) store_row_f64(C + i * ldc, acc[2 * i], acc[2 * i + 1], accum, bias, act);
+    __m256d b0 = _mm256_setzero_pd(), b1 = _mm256_setzero_pd();
+    if (bias) { b0 = _mm256_loadu_pd(bias); b1 = _mm256_loadu_pd(bias + 4); }
+    const bool hb = bias != nullptr;
+    store_row_f64_t<ACT>(C + 0 * ldc, c00, c01, accum, b0, b1, hb);
+    store_row_f64_t<ACT>(C + 1 * ldc, c10, c11, accum, b0, b1, hb);
+    store_row_f64_t<ACT>(C + 2 * ldc, c20, c21, accum, b0, b1, hb);
+    store_row_f64_t<ACT>(C + 3 * ldc, c30, c31, accum, b0, b1, hb);
+    store_row_f64_t<ACT>(C + 4 * ldc, c40, c41, accum, b0, b1, hb);
+    store_row_f64_t<ACT>(C + 5 * ldc, c50, c51, accum, b0, b1, hb);
     return;
   }
+  const __m256d acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
   alignas(32) double bbuf[8] = {}, row[8];
-  if (bias) { std::memcpy(bbuf, bias, sizeof(double) * n); bias = bbuf; }
+  if (bias) std::memcpy(bbuf, bias, sizeof(double) * n);
+  const __m256d b0 = _mm256_load_pd(bbuf), b1 = _mm256_load_pd(bbuf + 4);
   for (int i = 0; i < m; ++i) {
     double* c = C + i * ldc;
     std::memset(row, 0, sizeof(row));
     if (accum) std::memcpy(row, c, sizeof(double) * n);
-    store_row_f64(row, acc[2 * i], acc[2 * i + 1], accum, bias, act);
+    store_row_f64_t<ACT>(row, acc[2 * i], acc[2 * i + 1], accum, b0, b1, bias != nullptr);
     std::memcpy(c, row, sizeof(double) * n);
+  }
+}
+
+void kernel_f64_6x8(int64_t kc, const double* A, const double* B, double* C, int64_t ldc, int m, int n,
+                    bool accum, const double* bias, Act act) {
+  switch (act) {
+    case Act::ReLU: return kernel_f64_6x8_t<Act::ReLU>(kc, A, B, C, ldc, m, n, accum, bias);
+    case Act::GELU: return kernel_f64_6x8_t<Act::GELU>(kc, A, B, C, ldc, m, n, accum, bias);
+    default: return kernel_f64_6x8_t<Act::None>(kc, A, B, C, ldc, m, n, accum, bias);
   }
 }
 
@@ -363,7 +388,31 @@ void pack_b_f32(int64_t kc, int64_t nc, const float* B, int64_t rsb, int64_t csb
 
 void pack_a_f64(int64_t mc, int64_t kc, const double* A, int64_t rsa, int64_t csa, double* dst) {
   const int64_t full = mc / 6 * 6;
-  if (rsa == 1) {  // column-major A: k-outer, contiguous reads
+  if (csa == 1) {  // row-major A: per panel, rows 0-3 via a 4x4 transpose, rows 4-5 via unpack
+    for (int64_t p = 0; p < full; p += 6, A += 6 * rsa) {
+      int64_t k = 0;
+      for (; k + 4 <= kc; k += 4, dst += 24) {
+        const __m256d r0 = _mm256_loadu_pd(A + 0 * rsa + k), r1 = _mm256_loadu_pd(A + 1 * rsa + k),
+                      r2 = _mm256_loadu_pd(A + 2 * rsa + k), r3 = _mm256_loadu_pd(A + 3 * rsa + k),
+                      r4 = _mm256_loadu_pd(A + 4 * rsa + k), r5 = _mm256_loadu_pd(A + 5 * rsa + k);
+        const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+        const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+        const __m256d u0 = _mm256_unpacklo_pd(r4, r5), u1 = _mm256_unpackhi_pd(r4, r5);  // (k0,k2) / (k1,k3)
+        _mm256_storeu_pd(dst + 0, _mm256_permute2f128_pd(t0, t2, 0x20));
+        _mm_storeu_pd(dst + 4, _mm256_castpd256_pd128(u0));
+        _mm256_storeu_pd(dst + 6, _mm256_permute2f128_pd(t1, t3, 0x20));
+        _mm_storeu_pd(dst + 10, _mm256_castpd256_pd128(u1));
+        _mm256_storeu_pd(dst + 12, _mm256_permute2f128_pd(t0, t2, 0x31));
+        _mm_storeu_pd(dst + 16, _mm256_extractf128_pd(u0, 1));
+        _mm256_storeu_pd(dst + 18, _mm256_permute2f128_pd(t1, t3, 0x31));
+        _mm_storeu_pd(dst + 22, _mm256_extractf128_pd(u1, 1));
+      }
+      for (; k < kc; ++k, dst += 6)
+        for (int i = 0; i < 6; ++i) dst[i] = A[i * rsa + k];
+    }
+    A -= full * rsa;
+    dst -= full * kc;
+  } else if (rsa == 1) {  // column-major A: k-outer, contiguous reads
     for (int64_t k = 0; k < kc; ++k) {
       const double* s = A + k * csa;
       double* d = dst + k * 6;

@@ -60,7 +60,8 @@ Array index_select(const Array& a0, int64_t dim, const Array& index) {
   const size_t row = inner * a.itemsize();
   const char* src = a.data_ptr();
   char* dst = out.data_ptr();
-  int nt = out.numel() >= 32768 ? get_num_threads() : 1;
+  // row copies are memory-bound: threads only pay off for large gathers (and hurt on busy machines)
+  int nt = (outer > 1 && (int64_t)(out.numel() * out.itemsize()) >= ((int64_t)4 << 20)) ? get_num_threads() : 1;
   TOCHA_OMP_PARALLEL_FOR(nt)
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i = 0; i < m; ++i)

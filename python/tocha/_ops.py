@@ -588,6 +588,21 @@ def _save_binary(ctx, a, b):
         ctx.sb = b
 
 
+def _save_both(ctx, a, b, *extra):
+    """Save both operands of a binary op (tensors, or Python scalars as ctx.sa / ctx.sb) and ``extra``."""
+    ctx.save_for_backward(a if _is_tensor(a) else None, b if _is_tensor(b) else None, *extra)
+    if not _is_tensor(a):
+        ctx.sa = a
+    if not _is_tensor(b):
+        ctx.sb = b
+
+
+def _operands(ctx):
+    """The (a, b, *extra) values saved by ``_save_both``."""
+    a, b, *extra = ctx.saved_tensors
+    return ((a if a is not None else ctx.sa), (b if b is not None else ctx.sb), *extra)
+
+
 class Mul(Function):
     _builtin = True
 
@@ -640,26 +655,20 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
         y = _binary_forward(B_POW, a, b)
-        ctx.save_for_backward(a if _is_tensor(a) else None, b if _is_tensor(b) else None, y)
-        if not _is_tensor(a):
-            ctx.sa = a
-        if not _is_tensor(b):
-            ctx.sb = b
+        _save_both(ctx, a, b, y)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        a, b, y = ctx.saved_tensors
+        av, bv, y = _operands(ctx)
         na, nb = ctx.needs_input_grad
         ga = gb = None
         if na:
-            bv = b if b is not None else ctx.sb
             if not _is_tensor(bv) and bv == 0:
                 ga = zeros_like(g)
             else:
-                ga = g * bv * pow(a, bv - 1)
+                ga = g * bv * pow(av, bv - 1)
         if nb:
-            av = a if a is not None else ctx.sa
             if _is_tensor(av):
                 # d/db a^b = a^b log a, defined as 0 where a == 0 and b >= 0 (PyTorch's convention)
                 ga_log = where(av == 0, zeros_like(y), y * log(av))
@@ -675,18 +684,12 @@ def _binary_pick(code):
 
         @staticmethod
         def forward(ctx, a, b):
-            ctx.save_for_backward(a if _is_tensor(a) else None, b if _is_tensor(b) else None)
-            if not _is_tensor(a):
-                ctx.sa = a
-            if not _is_tensor(b):
-                ctx.sb = b
+            _save_both(ctx, a, b)
             return _binary_forward(code, a, b)
 
         @staticmethod
         def backward(ctx, g):
-            a, b = ctx.saved_tensors
-            av = a if a is not None else ctx.sa
-            bv = b if b is not None else ctx.sb
+            av, bv = _operands(ctx)
             # ties split the gradient evenly, as PyTorch does
             if code == B_MAXIMUM:
                 wa = (av > bv).to(g.dtype) + (av == bv).to(g.dtype) * 0.5
@@ -721,18 +724,12 @@ class Remainder(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a if _is_tensor(a) else None, b if _is_tensor(b) else None)
-        if not _is_tensor(b):
-            ctx.sb = b
-        if not _is_tensor(a):
-            ctx.sa = a
+        _save_both(ctx, a, b)
         return _binary_forward(B_REMAINDER, a, b)
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        av = a if a is not None else ctx.sa
-        bv = b if b is not None else ctx.sb
+        av, bv = _operands(ctx)
         return g, -g * floor_divide(av, bv) if ctx.needs_input_grad[1] else None
 
 
@@ -741,17 +738,13 @@ class Fmod(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a if _is_tensor(a) else None, b if _is_tensor(b) else None)
-        if not _is_tensor(b):
-            ctx.sb = b
+        _save_both(ctx, a, b)
         return _binary_forward(B_FMOD, a, b)
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        gb = None
-        if ctx.needs_input_grad[1]:
-            gb = -g * trunc(a / b)
+        av, bv = _operands(ctx)
+        gb = -g * trunc(av / bv) if ctx.needs_input_grad[1] else None
         return g, gb
 
 
@@ -1585,9 +1578,103 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     return out + (input if beta == 1 else input * beta)
 
 
+@register()
 def einsum(equation, *operands):
-    """A subset of einsum implemented with permute/reshape/matmul via NumPy's path semantics."""
-    raise NotImplementedError("tocha.einsum is not implemented yet; use matmul/permute")
+    """Einstein summation, e.g. ``einsum("bij,bjk->bik", a, b)`` (explicit or implicit output, ``...``).
+
+    Operands are aligned on a common index order by views, multiplied with broadcasting and the
+    contracted indices summed; a two-operand contraction runs as one batched matmul.
+    """
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(operands):
+        raise ValueError(f"einsum(): {len(terms)} operand subscripts for {len(operands)} operands")
+    # expand '...' into private letters
+    ell = None
+    spec = []
+    for term, op in zip(terms, operands):
+        if "..." in term:
+            n = op.ndim - (len(term) - 3)
+            if n < 0:
+                raise ValueError(f"einsum(): subscripts {term!r} do not match operand with {op.ndim} dims")
+            ell = n if ell is None else builtins.max(ell, n)
+            term = term.replace("...", "".join(chr(0x100 + i) for i in range(ell - n, ell)))
+        if len(term) != op.ndim:
+            raise ValueError(f"einsum(): subscripts {term!r} do not match operand of shape {tuple(op.shape)}")
+        spec.append(term)
+    ell_letters = "".join(chr(0x100 + i) for i in range(ell or 0))
+    if arrow:
+        out = rhs.replace("...", ell_letters)
+    else:
+        counts = {}
+        for t in spec:
+            for c in t:
+                counts[c] = counts.get(c, 0) + 1
+        out = ell_letters + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell_letters))
+    letters = list(dict.fromkeys(out + "".join(spec)))
+    sizes = {}
+    aligned = []
+    for t, op in zip(spec, operands):
+        # diagonal (repeated index in one operand) via gather of the diagonal
+        while len(set(t)) != len(t):
+            c = next(ch for ch in t if t.count(ch) > 1)
+            i, j = t.index(c), t.index(c, t.index(c) + 1)
+            n = op.shape[i]
+            op = op.movedim((i, j), (-2, -1))
+            idx = arange(n).reshape(*([1] * (op.ndim - 2)), n, 1).expand(*op.shape[:-2], n, 1)
+            op = op.gather(op.ndim - 1, idx).squeeze(-1)
+            t = t[:i] + t[i + 1:j] + t[j + 1:] + c
+        for c, s_ in zip(t, op.shape):
+            if c in sizes and sizes[c] != s_ and 1 not in (sizes[c], s_):
+                raise ValueError(f"einsum(): index {c!r} has sizes {sizes[c]} and {s_}")
+            sizes[c] = builtins.max(sizes.get(c, 1), s_)
+        perm = sorted(range(len(t)), key=lambda k: letters.index(t[k]))
+        v = op.permute(*perm) if perm != list(range(len(t))) else op
+        present = [t[k] for k in perm]
+        shape = [v.shape[present.index(c)] if c in present else 1 for c in letters]
+        aligned.append(v.reshape(*shape))
+    contracted = [k for k, c in enumerate(letters) if c not in out]
+    if len(aligned) == 2 and contracted:
+        # batched matmul: free letters of A (m), of B (n), shared kept (batch), contracted (k)
+        a, b = aligned
+        res = (a * b).sum(contracted) if builtins.any(a.shape[k] != b.shape[k] and 1 not in (a.shape[k], b.shape[k])
+                                                      for k in contracted) else _einsum_mm(a, b, contracted)
+    else:
+        res = aligned[0]
+        for v in aligned[1:]:
+            res = res * v
+        if contracted:
+            res = res.sum(contracted)
+    kept = [c for c in letters if c in out]
+    shape_now = [res.shape[kept.index(c)] if c in kept else 1 for c in kept]
+    res = res.reshape(*shape_now) if tuple(res.shape) != tuple(shape_now) else res
+    perm = [kept.index(c) for c in out]
+    return res.permute(*perm) if perm != list(range(len(perm))) else res
+
+
+def _einsum_mm(a, b, contracted):
+    """sum over ``contracted`` dims of a*b (aligned, broadcastable) as one batched matmul."""
+    nd = a.ndim
+    keep = [k for k in range(nd) if k not in contracted]
+    a_only = [k for k in keep if a.shape[k] != 1 and b.shape[k] == 1]
+    b_only = [k for k in keep if b.shape[k] != 1 and a.shape[k] == 1]
+    batch = [k for k in keep if k not in a_only and k not in b_only]
+    sz = lambda t, ks: [t.shape[k] for k in ks]  # noqa: E731
+    bshape = [builtins.max(a.shape[k], b.shape[k]) for k in batch]
+    A = a.permute(*(batch + a_only + b_only + contracted)).reshape(
+        *[a.shape[k] for k in batch], int(np.prod(sz(a, a_only))) if a_only else 1,
+        int(np.prod(sz(a, contracted))))
+    B = b.permute(*(batch + contracted + a_only + b_only)).reshape(
+        *[b.shape[k] for k in batch], int(np.prod(sz(b, contracted))),
+        int(np.prod(sz(b, b_only))) if b_only else 1)
+    r = matmul(A, B).reshape(*bshape, *sz(a, a_only), *sz(b, b_only))
+    # r's dims are ordered batch + a_only + b_only; put them back in original order
+    order = batch + a_only + b_only
+    inv = sorted(range(len(order)), key=lambda i: order[i])
+    return r.permute(*inv) if inv != list(range(len(inv))) else r
 
 
 _ACT = {None: 0, "relu": 1, "gelu": 2}
@@ -2806,17 +2893,35 @@ def _random_inplace(kind):
     return op
 
 
+def _dunder(fn, code, reflected):
+    """Operator method: calls the kernel directly when nothing is recorded (the op's forward does
+    exactly this), else goes through ``fn.apply`` so the backward rule is recorded."""
+    if reflected:
+        def op(self, other):
+            if _state.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
+                return fn.apply(other, self)
+            return _binary_forward(code, other, self)
+    else:
+        def op(self, other):
+            if _state.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
+                return fn.apply(self, other)
+            if isinstance(other, Tensor):
+                return _wrap(_C.binary(code, self._a, other._a))
+            return _binary_forward(code, self, other)
+    return op
+
+
 def _install_tensor_methods():
     T = Tensor
     # arithmetic operators
-    T.__add__ = lambda s, o: Add.apply(s, o)
-    T.__radd__ = lambda s, o: Add.apply(o, s)
-    T.__sub__ = lambda s, o: Sub.apply(s, o)
-    T.__rsub__ = lambda s, o: Sub.apply(o, s)
-    T.__mul__ = lambda s, o: Mul.apply(s, o)
-    T.__rmul__ = lambda s, o: Mul.apply(o, s)
-    T.__truediv__ = lambda s, o: Div.apply(s, o)
-    T.__rtruediv__ = lambda s, o: Div.apply(o, s)
+    T.__add__ = _dunder(Add, B_ADD, False)
+    T.__radd__ = _dunder(Add, B_ADD, True)
+    T.__sub__ = _dunder(Sub, B_SUB, False)
+    T.__rsub__ = _dunder(Sub, B_SUB, True)
+    T.__mul__ = _dunder(Mul, B_MUL, False)
+    T.__rmul__ = _dunder(Mul, B_MUL, True)
+    T.__truediv__ = _dunder(Div, B_DIV, False)
+    T.__rtruediv__ = _dunder(Div, B_DIV, True)
     T.__floordiv__ = lambda s, o: floor_divide(s, o)
     T.__rfloordiv__ = lambda s, o: floor_divide(o, s)
     T.__mod__ = lambda s, o: remainder(s, o)

@@ -313,14 +313,7 @@ def _init(t, a):
 def _wrap(a):
     """Wrap a C++ Array in a Tensor without copying."""
     t = _new(Tensor)
-    t._a = a
-    t.requires_grad = False
-    t.grad = None
-    t.grad_fn = None
-    t._out_idx = 0
-    t._hooks = None
-    t._base = None
-    t._retains = False
+    _init(t, a)
     return t
 
 

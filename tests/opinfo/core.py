@@ -170,6 +170,12 @@ CASES = {
     "linear": [Case(lambda m, x, w, b: m.nn.functional.linear(x, w, b), [(5, 4), (3, 4), (3,)]),
                Case(lambda m, x, w: m.nn.functional.linear(x, w), [(2, 5, 4), (3, 4)]),
                Case(lambda m, x, w, b: m.nn.functional.linear(x, w, b), [NC((5, 4)), NC((3, 4)), (3,)], gradcheck=False)],
+    "einsum": [Case(lambda m, a, b: m.einsum("ij,jk->ik", a, b), [(3, 4), (4, 5)]),
+               Case(lambda m, a, b: m.einsum("bhqd,bhkd->bhqk", a, b), [(2, 3, 4, 5), (2, 3, 6, 5)]),
+               Case(lambda m, a: m.einsum("ii->i", a), [(3, 3)]),
+               Case(lambda m, a, b: m.einsum("...ij,...jk", a, b), [(2, 3, 4), NC((4, 5))], gradcheck=False),
+               Case(lambda m, a, b, c: m.einsum("i,j,k->ijk", a, b, c), [(2,), (3,), (4,)]),
+               Case(lambda m, a, b: m.einsum("ijk,jil->kl", a, b), [(2, 3, 4), (3, 2, 5)])],
     # shapes
     "reshape": [Case(lambda m, x: x.reshape(4, 3), [(3, 4)]), Case(lambda m, x: x.reshape(-1), [NC((3, 4))]),
                 Case(lambda m, x: m.reshape(x, (2, -1, 2)), [(3, 4)])],

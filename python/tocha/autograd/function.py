@@ -17,17 +17,20 @@ from .grad_mode import _state
 class Node:
     """A recorded op application; it is also the ``ctx`` handed to ``forward``/``backward``."""
 
+    # defaults live on the class so creating a node sets only what differs (a hot path)
+    next = ()                   # per input: None | (Node, output_index) | leaf Tensor
+    needs_input_grad = ()
+    _saved = None
+    _saved_versions = None
+    _in_meta = ()               # per input: the input's C++ Array (shape/dtype for grad reduction)
+    _hooks = None               # {output_index: [hook, ...]}
+    _released = False
+    _non_diff = None
+    _n_out = 1
+    materialize_grads = True
+
     def __init__(self, fn):
         self._fn = fn
-        self.next = ()              # per input: None | (Node, output_index) | leaf Tensor
-        self.needs_input_grad = ()
-        self._saved = None
-        self._saved_versions = None
-        self._in_meta = ()          # per input: (shape, dtype code) or None
-        self._hooks = None          # {output_index: [hook, ...]}
-        self._released = False
-        self._non_diff = None
-        self.materialize_grads = True
 
     # -- ctx API (torch.autograd.function.FunctionCtx) --
     def save_for_backward(self, *tensors):
@@ -317,6 +320,8 @@ def run_backward(tensors, grad_tensors, retain_graph=False, create_graph=False, 
             in_grads = node._fn.backward(node, *slot)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
+            if _anomaly.enabled:
+                _check_anomaly(node, in_grads)
             if len(in_grads) < len(node.next):
                 raise RuntimeError(
                     f"function {node.name()} returned an incorrect number of gradients "
@@ -388,6 +393,22 @@ def run_backward(tensors, grad_tensors, retain_graph=False, create_graph=False, 
             else:
                 _C.axpy_(leaf.grad._a, g._a, 1.0)
     return None
+
+
+class _anomaly:
+    """Global switch flipped by ``tocha.autograd.detect_anomaly``."""
+
+    enabled = False
+
+
+def _check_anomaly(node, grads):
+    from .. import _ops
+
+    for i, g in enumerate(grads):
+        if isinstance(g, Tensor) and g.is_floating_point() and not bool(_ops.isfinite(g).all()):
+            kind = "nan" if bool(_ops.isnan(g).any()) else "inf"
+            raise RuntimeError(f"Function '{node.name()}' returned {kind} values in its {i}th output "
+                               f"(gradient of shape {tuple(g.shape)}).")
 
 
 def _zeros_for_output(node, i):

@@ -475,7 +475,11 @@ class _BackwardHookState:
         class InputHook(Function):
             @staticmethod
             def forward(ctx, *xs):
-                return tuple(x.detach() for x in xs) if len(xs) > 1 else xs[0].detach()
+                outs = tuple(x.detach() for x in xs)
+                # inputs that did not require grad must not start requiring it here (PyTorch hands
+                # the hook a zero gradient for them, and computes none)
+                ctx.mark_non_differentiable(*[o for o, x in zip(outs, xs) if not x.requires_grad])
+                return outs if len(xs) > 1 else outs[0]
 
             @staticmethod
             def backward(ctx, *gs):

@@ -1,0 +1,17 @@
+"""Smoke test: examples/activations_gallery.py runs and writes a PNG."""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_activations_gallery_writes_png(tmp_path):
+    out = tmp_path / "gallery.png"
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), MPLBACKEND="Agg")
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "activations_gallery.py"), str(out)],
+                       capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000
