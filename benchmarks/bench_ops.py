@@ -7,7 +7,6 @@ Prints median time, GB/s and the ratio reference_time / tocha_time (> 1 means to
 
 import harness  # noqa: F401  (pins BLAS/OpenMP threads before NumPy loads)
 import numpy as np
-
 import tocha
 from harness import dump, fmt_time, machine, parser, set_threads, table, timeit
 
@@ -40,7 +39,8 @@ def cases(n):
     return [
         (f"add ({n:,} f32)", lambda: ta + tb, lambda: a + b, T(lambda: pa + pb), 12 * n),
         (f"mul ({n:,} f32)", lambda: ta * tb, lambda: a * b, T(lambda: pa * pb), 12 * n),
-        (f"relu ({n:,} f32)", lambda: tocha.relu(ta), lambda: np.maximum(a, 0), T(lambda: torch.relu(pa)), 8 * n),
+        (f"relu ({n:,} f32)", lambda: tocha.relu(ta), lambda: np.maximum(a, 0), T(lambda: torch.relu(pa)),
+         8 * n),
         (f"exp ({n:,} f32)", lambda: tocha.exp(ta), lambda: np.exp(a), T(lambda: torch.exp(pa)), 8 * n),
         (f"log ({n:,} f32)", lambda: tocha.log(tpos), lambda: np.log(pos), T(lambda: torch.log(ppos)), 8 * n),
         (f"tanh ({n:,} f32)", lambda: tocha.tanh(ta), lambda: np.tanh(a), T(lambda: torch.tanh(pa)), 8 * n),
@@ -48,8 +48,8 @@ def cases(n):
          T(lambda: torch.sigmoid(pa)), 8 * n),
         (f"sum ({n:,} f32)", lambda: ta.sum(), lambda: a.sum(), T(lambda: pa.sum()), 4 * n),
         (f"bcast add {m.shape}+(1024,)", lambda: tm + tv, lambda: m + v, T(lambda: pm + pv), 8 * m.size),
-        (f"strided add {m.shape}+T{mt.shape}", lambda: tm + tmt.t(), lambda: m + mt.T, T(lambda: pm + pmt.t()),
-         12 * m.size),
+        (f"strided add {m.shape}+T{mt.shape}", lambda: tm + tmt.t(), lambda: m + mt.T,
+         T(lambda: pm + pmt.t()), 12 * m.size),
         (f"softmax {sm.shape} dim=1", lambda: tocha.softmax(tsm, 1), lambda: np_softmax(sm),
          T(lambda: torch.softmax(psm, 1)), 8 * sm.size),
     ]
@@ -62,7 +62,8 @@ def main():
     rows = []
     all_cases = cases(n)
     for name, ft, fn, fp, nbytes in all_cases:  # check every case first (also warms the allocator up)
-        np.testing.assert_allclose(np.asarray(ft()), fn(), rtol=1e-4, atol=1e-2 if name.startswith("sum") else 1e-5)
+        atol = 1e-2 if name.startswith("sum") else 1e-5
+        np.testing.assert_allclose(np.asarray(ft()), fn(), rtol=1e-4, atol=atol)
     for name, ft, fn, fp, nbytes in all_cases:
         tt = timeit(ft, args.repeat)
         tn = timeit(fn, args.repeat)

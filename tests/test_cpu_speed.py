@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-
 import tocha
 import tocha.nn.functional as F
 
@@ -67,8 +66,10 @@ def test_generic_path_matches_simd(tmp_path):
     env = dict(os.environ, TOCHA_CPU_ISA="generic")
     env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "python"), HERE, env.get("PYTHONPATH", "")])
     out = tmp_path / "generic.npz"
-    code = f"import test_cpu_speed as t, tocha; assert tocha._C.gemm_isa() == 'generic'; t._dump_results({str(out)!r})"
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    code = ("import test_cpu_speed as t, tocha; assert tocha._C.gemm_isa() == 'generic'; "
+            f"t._dump_results({str(out)!r})")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=300, check=False)
     assert r.returncode == 0, r.stderr
     gen = np.load(out)
     simd = _results()
@@ -90,7 +91,7 @@ def test_long_sum_is_accurate(n):
     assert abs(float(t.reshape(1, n).sum(1)[0]) - ref) / ref < 2e-7
 
 
-@pytest.mark.parametrize("n", list(range(0, 41)) + [255, 256, 257, 1023, 4097])
+@pytest.mark.parametrize("n", list(range(41)) + [255, 256, 257, 1023, 4097])
 def test_every_tail_length(n):
     rng = np.random.default_rng(n)
     a = (rng.standard_normal(n) * 3).astype(np.float32)
