@@ -1,0 +1,177 @@
+"""Accuracy of tocha's vectorised float32 math (csrc/cpu/vecmath*.cpp) in ulps against float64 NumPy.
+
+Both the AVX2 path and the portable generic path are measured: the ISA is chosen once per process, so each
+path runs in a subprocess (``TOCHA_CPU_ISA=generic`` forces the generic one). Inputs cover the whole float32
+range by random bit patterns, plus 0, -0, +-inf, NaN, denormals and the overflow/underflow edges.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+F32_MAX = float(np.finfo(np.float32).max)
+SPECIALS = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1e-40, -1e-40, 1.17549435e-38,
+                     1e-30, -1e-30, 1e30, -1e30, F32_MAX, -F32_MAX, 88.72283, 88.7229, 89.0, -87.33654,
+                     -87.34, -103.2, -103.97, -104.0, -110.0, 0.625, -0.625, 0.62499994, 9.0, -9.0,
+                     20.0, 20.000002, 19.999998, 1.0, -1.0, 0.5, 2.0], dtype=np.float32)
+
+
+def _all_floats(n, rng, positive=False):
+    """Random float32 bit patterns (every exponent equally likely), finite only."""
+    bits = rng.integers(0, 0x7F800000, n, dtype=np.uint32)
+    x = bits.view(np.float32)
+    if not positive:
+        x = np.where(rng.random(n) < 0.5, -x, x).astype(np.float32)
+    return x
+
+
+def _inputs(name, rng):
+    n = 1 << 19
+    if name == "exp":
+        parts = [rng.uniform(-104.5, 89.5, n), rng.uniform(-1, 1, n), _all_floats(n // 4, rng)]
+    elif name == "log":
+        parts = [_all_floats(n, rng, positive=True), rng.uniform(0.5, 2.0, n), -_all_floats(1000, rng, True)]
+    else:
+        parts = [_all_floats(n, rng), rng.uniform(-12, 12, n), rng.uniform(-1, 1, n)]
+    return np.concatenate([np.asarray(p, dtype=np.float32) for p in parts] + [SPECIALS])
+
+
+def _sigmoid64(x):
+    with np.errstate(over="ignore"):
+        return np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))
+
+
+def _softplus64(x):
+    return np.where(x > 20, x, np.logaddexp(0.0, x))
+
+
+REFS = {
+    "exp": np.exp,
+    "log": np.log,
+    "tanh": np.tanh,
+    "sigmoid": _sigmoid64,
+    "silu": lambda x: x * _sigmoid64(x),
+    "softplus": _softplus64,
+    # = 0.5 x (1 + tanh(u)), written without the cancellation that float64 would suffer for x << 0
+    "gelu_tanh": lambda x: x * _sigmoid64(2 * np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)),
+    "mish": lambda x: x * np.tanh(_softplus64(x)),
+}
+
+
+COMPOSITES = ("silu", "gelu_tanh", "mish")
+
+
+def _tocha_fn(name):
+    import tocha
+    import tocha.nn.functional as F
+
+    return {
+        "exp": tocha.exp, "log": tocha.log, "tanh": tocha.tanh, "sigmoid": tocha.sigmoid,
+        "silu": F.silu, "mish": F.mish,
+        # F.softplus / F.gelu belong to the nn family; their kernels are these registered ops
+        "softplus": tocha._ops.softplus_, "gelu_tanh": tocha._ops.gelu_tanh_,
+    }[name]
+
+
+def measure():
+    """Max ulp error per function plus special-value mismatches (run in a subprocess per ISA)."""
+    import tocha
+
+    rng = np.random.default_rng(0)
+    out = {"isa": tocha._C.gemm_isa(), "funcs": {}}
+    for name, ref in REFS.items():
+        x = _inputs(name, rng)
+        got = _tocha_fn(name)(tocha.from_numpy(x)).numpy().astype(np.float64)
+        with np.errstate(all="ignore"):
+            want64 = ref(x.astype(np.float64))
+        with np.errstate(over="ignore"):
+            want32 = want64.astype(np.float32)
+        special = ~np.isfinite(want32)
+        # specials must match exactly (inf with sign, NaN where the reference is NaN)
+        bad = special & ~((got == want32) | (np.isnan(got) & np.isnan(want32)))
+        # no NaN/inf where the reference is a finite float32
+        bad |= ~special & ~np.isfinite(got)
+        fin = ~special & np.isfinite(got)
+        with np.errstate(over="ignore"):
+            ulp = np.spacing(np.abs(want32[fin])).astype(np.float64)
+        if name in COMPOSITES:
+            # x * f(.) with f(.) denormal (x << -87) carries f's absolute error 2^-149 times |x| (so does
+            # PyTorch's formula): the bound is in units of max(ulp(result), |x| 2^-149)
+            ulp = np.maximum(ulp, np.abs(x[fin].astype(np.float64)) * 2.0**-149)
+        err = np.abs(got[fin] - want64[fin]) / ulp
+        if name == "gelu_tanh":
+            # x sigmoid(2u), u = sqrt(2/pi)(x + 0.044715 x^3): rounding u in float32 is amplified by |2u|
+            # (the condition number) -- inherent to evaluating the formula in float32 (PyTorch included)
+            xf = x[fin].astype(np.float64)
+            err = err / np.maximum(1.0, np.abs(2 * np.sqrt(2 / np.pi) * (xf + 0.044715 * xf**3)) / 2)
+        i = int(np.argmax(err))
+        out["funcs"][name] = {"max_ulp": float(err[i]), "worst_x": float(x[fin][i]),
+                              "n_bad": int(bad.sum()), "bad_x": [float(v) for v in x[bad][:5]]}
+    return out
+
+
+def _run(isa):
+    env = dict(os.environ)
+    env.pop("TOCHA_CPU_ISA", None)
+    if isa == "generic":
+        env["TOCHA_CPU_ISA"] = "generic"
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "python"), HERE, env.get("PYTHONPATH", "")])
+    code = "import json, test_vecmath as t; print(json.dumps(t.measure()))"
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+_CACHE = {}
+
+
+def _result(isa):
+    if isa not in _CACHE:
+        _CACHE[isa] = _run(isa)
+    return _CACHE[isa]
+
+
+# Documented bounds (vecmath.h): exp/log <= 2 ulp, tanh/sigmoid a few ulp; composites looser.
+BOUNDS = {"exp": 2, "log": 2, "tanh": 3, "sigmoid": 3, "silu": 4, "softplus": 4, "gelu_tanh": 8, "mish": 8}
+
+
+@pytest.mark.parametrize("isa", ["default", "generic"])
+@pytest.mark.parametrize("name", list(REFS))
+def test_ulp_error(isa, name):
+    res = _result(isa)
+    if isa == "generic":
+        assert res["isa"] == "generic"
+    f = res["funcs"][name]
+    assert f["n_bad"] == 0, f"{name} ({res['isa']}): wrong special values at {f['bad_x']}"
+    assert f["max_ulp"] <= BOUNDS[name], \
+        f"{name} ({res['isa']}): {f['max_ulp']:.2f} ulp at x={f['worst_x']!r}"
+
+
+def test_special_values_exact():
+    import tocha
+
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -1.0, 1e-45], dtype=np.float32)
+    t = tocha.from_numpy(x)
+    e = tocha.exp(t).numpy()
+    assert e[0] == 1 and e[1] == 1 and e[2] == np.inf and e[3] == 0 and np.isnan(e[4])
+    lg = tocha.log(t).numpy()
+    assert lg[0] == -np.inf and lg[1] == -np.inf and lg[2] == np.inf and np.isnan(lg[3]) and np.isnan(lg[4])
+    assert np.isnan(lg[5]) and lg[6] == np.float32(np.log(np.float64(np.float32(1e-45))))
+    th = tocha.tanh(t).numpy()
+    assert th[2] == 1 and th[3] == -1 and np.isnan(th[4]) and np.signbit(th[1])
+    sg = tocha.sigmoid(t).numpy()
+    assert sg[0] == 0.5 and sg[2] == 1 and sg[3] == 0 and np.isnan(sg[4])
+    r = tocha.relu(t).numpy()
+    assert r[2] == np.inf and r[3] == 0 and np.isnan(r[4]) and r[5] == 0
+
+
+def test_isa_switch_reaches_generic():
+    assert _result("generic")["isa"] == "generic"
