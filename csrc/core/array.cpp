@@ -6,6 +6,9 @@
 #include <mutex>
 #include <sstream>
 #include <unordered_map>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "ops.h"
 #ifdef TOCHA_WITH_CUDA
@@ -53,12 +56,15 @@ namespace {
 class BlockCache {
  public:
   static constexpr size_t kMinCached = 64 * 1024;
+  static constexpr size_t kHuge = 4 << 20;          // buffers from 4 MiB get the huge-page hint
+  static constexpr size_t kHugeAlign = 2 << 20;
   static BlockCache& get() {
     static BlockCache* c = new BlockCache();  // leaked on purpose: storages may die after static dtors
     return *c;
   }
   static size_t round(size_t n) {
     if (n < kMinCached) return ((n + 63) / 64) * 64;
+    if (n >= kHuge) return ((n + kHugeAlign - 1) / kHugeAlign) * kHugeAlign;  // aligned_alloc needs a multiple
     return ((n + 4095) / 4096) * 4096;
   }
   void* take(size_t rounded) {
@@ -72,11 +78,15 @@ class BlockCache {
         return p;
       }
     }
-    void* p = std::aligned_alloc(64, rounded);
+    void* p = std::aligned_alloc(rounded >= kHuge ? kHugeAlign : 64, rounded);
     if (!p && rounded >= kMinCached) {  // out of memory: drop the cache and retry once
       release_all();
       p = std::aligned_alloc(64, rounded);
     }
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    // like NumPy: ask for transparent huge pages on big buffers (fewer page faults and TLB misses)
+    if (p && rounded >= kHuge && ((uintptr_t)p % kHugeAlign) == 0) madvise(p, rounded, MADV_HUGEPAGE);
+#endif
     return p;
   }
   void give(void* p, size_t rounded) {
