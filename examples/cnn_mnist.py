@@ -1,6 +1,6 @@
 """Train a small CNN on real MNIST with tocha — the README's main job.
 
-    python examples/cnn_mnist.py                          # 3 epochs, full MNIST when installed
+    python examples/cnn_mnist.py                          # 4 epochs, full MNIST when installed
     python examples/cnn_mnist.py --limit 1024 --epochs 1  # smoke test
 
 conv(5x5,16) -> ReLU -> maxpool -> conv(5x5,32) -> ReLU -> maxpool -> dropout -> FC 128 -> FC 10, trained
@@ -65,7 +65,7 @@ def evaluate(model, x, y, batch=1000):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="CNN on MNIST with tocha")
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     ap.add_argument("--limit", type=int, default=None, help="use only this many training images (smoke tests)")

@@ -1414,22 +1414,46 @@ def log_softmax(input, dim=None, dtype=None):
 
 
 class CrossEntropy(Function):
-    """Fused log-softmax + NLL over class indices; returns per-sample losses."""
+    """Fused log-softmax + NLL over class indices, with the reduction folded in.
+
+    ``reduction`` 'none' returns per-sample losses; 'sum'/'mean' return a scalar computed from them
+    without extra graph nodes ('mean' divides by the summed weights of non-ignored targets).
+    """
 
     _builtin = True
 
     @staticmethod
-    def forward(ctx, logits, target, weight, ignore_index, label_smoothing):
-        loss, logsm = _C.cross_entropy_forward(logits._a, target._a, ignore_index,
-                                               None if weight is None else weight._a, label_smoothing)
-        ctx.logsm, ctx.target, ctx.weight = logsm, target._a, None if weight is None else weight._a
-        ctx.ignore_index, ctx.ls = ignore_index, label_smoothing
-        return _wrap(loss)
+    def forward(ctx, logits, target, weight, ignore_index, label_smoothing, reduction):
+        w = None if weight is None else weight._a
+        loss, logsm = _C.cross_entropy_forward(logits._a, target._a, ignore_index, w, label_smoothing)
+        ctx.logsm, ctx.target, ctx.weight = logsm, target._a, w
+        ctx.ignore_index, ctx.ls, ctx.reduction = ignore_index, label_smoothing, reduction
+        if reduction == "none":
+            return _wrap(loss)
+        total = _C.reduce(R_SUM, loss, [], False, None)
+        if reduction == "sum":
+            ctx.scale = 1.0
+            return _wrap(total)
+        t = np.asarray(target._a)
+        valid = t != ignore_index
+        if weight is None:
+            denom = float(np.count_nonzero(valid))
+        else:
+            wn = np.asarray(weight._a)
+            denom = float(wn[t[valid]].sum()) if valid.any() else 0.0
+        ctx.scale = 1.0 / denom if denom else float("nan")
+        return _wrap(_C.binary_scalar(B_MUL, total, ctx.scale, True, False))
 
     @staticmethod
     def backward(ctx, g):
-        gx = _C.cross_entropy_backward(g._a, ctx.logsm, ctx.target, ctx.ignore_index, ctx.weight, ctx.ls)
-        return _wrap(gx), None, None, None, None
+        n = ctx.logsm.shape[0]
+        if ctx.reduction == "none":
+            ga = g._a
+        else:
+            # d(scale * sum_i loss_i) / d loss_i = scale: one per-sample gradient array
+            ga = _C.binary_scalar(B_MUL, g._a.expand([n]), ctx.scale, True, False)
+        gx = _C.cross_entropy_backward(ga, ctx.logsm, ctx.target, ctx.ignore_index, ctx.weight, ctx.ls)
+        return _wrap(gx), None, None, None, None, None
 
 
 @register()
@@ -1481,19 +1505,15 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         flat_in, flat_t = input, target
     if weight is not None and weight.dtype is not flat_in.dtype:
         weight = weight.to(flat_in.dtype)
-    losses = CrossEntropy.apply(flat_in, flat_t, weight, int(ignore_index), float(label_smoothing))
+    if weight is not None:
+        weight = weight.detach().contiguous()
     if reduction == "none":
+        losses = CrossEntropy.apply(flat_in, flat_t, weight, int(ignore_index), float(label_smoothing), "none")
         if spatial is not None:
             return losses.reshape(spatial)
         return losses.reshape(()) if squeeze else losses
-    if reduction == "sum":
-        return losses.sum()
-    valid = flat_t != ignore_index
-    if weight is not None:
-        denom = (weight.detach()[flat_t.clamp(0, builtins.max(weight.shape[0] - 1, 0))] * valid.to(flat_in.dtype)).sum()
-    else:
-        denom = valid.sum().to(flat_in.dtype)
-    return losses.sum() / denom
+    return CrossEntropy.apply(flat_in, flat_t.contiguous(), weight, int(ignore_index), float(label_smoothing),
+                              reduction)
 
 
 # =====================================================================================================
