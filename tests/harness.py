@@ -187,3 +187,15 @@ def check_gradcheck(case):
     tt, _, leaves = make(specs, "float64")
     assert leaves, "gradcheck case without differentiable inputs"
     tocha.autograd.gradcheck(lambda *xs: case.fn(tocha, *xs), tt, eps=1e-6, atol=1e-5, rtol=1e-3)
+
+
+def subprocess_env(**extra):
+    """Environment for a child Python that must import the same tocha as this process (the installed
+    package in CI, the source tree in a developer build) and the test helpers."""
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(tocha.__file__)))
+    env = dict(os.environ, **extra)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, here, os.environ.get("PYTHONPATH", "")) if p)
+    return env

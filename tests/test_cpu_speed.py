@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tocha
 import tocha.nn.functional as F
+from harness import subprocess_env  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -63,8 +64,7 @@ def _dump_results(path):
 
 
 def test_generic_path_matches_simd(tmp_path):
-    env = dict(os.environ, TOCHA_CPU_ISA="generic")
-    env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "python"), HERE, env.get("PYTHONPATH", "")])
+    env = subprocess_env(TOCHA_CPU_ISA="generic")
     out = tmp_path / "generic.npz"
     code = ("import test_cpu_speed as t, tocha; assert tocha._C.gemm_isa() == 'generic'; "
             f"t._dump_results({str(out)!r})")

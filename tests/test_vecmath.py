@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+from harness import subprocess_env  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -118,11 +119,10 @@ def measure():
 
 
 def _run(isa):
-    env = dict(os.environ)
+    env = subprocess_env()
     env.pop("TOCHA_CPU_ISA", None)
     if isa == "generic":
         env["TOCHA_CPU_ISA"] = "generic"
-    env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "python"), HERE, env.get("PYTHONPATH", "")])
     code = "import json, test_vecmath as t; print(json.dumps(t.measure()))"
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        timeout=300, check=False)
