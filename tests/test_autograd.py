@@ -279,3 +279,14 @@ def test_detect_anomaly_names_the_op():
             y.backward(retain_graph=True)
     y.backward()                # outside the context: no check
     assert np.isinf(x.grad.numpy()[0])
+
+
+def test_repeated_backward_accumulates_through_expanding_backward_rules():
+    # sum/mean/expand backward produce stride-0 gradients; .grad must still accumulate in place
+    x = t([1.0, 2.0, 3.0], requires_grad=True)
+    for _ in range(3):
+        x.sum().backward()
+        x.mean().backward()
+        x.expand(2, 3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.full(3, 3 * (1 + 1 / 3 + 2)))
+    assert x.grad.is_contiguous()

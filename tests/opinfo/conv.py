@@ -130,11 +130,15 @@ def _pool_cases():
     c["adaptive_avg_pool2d"] = [
         Case(lambda m, x: _F(m).adaptive_avg_pool2d(x, (3, 4)), [(2, 3, 7, 9)]),
         Case(lambda m, x: _F(m).adaptive_avg_pool2d(x, 1), [(2, 3, 5, 6)]),
+        # global pooling takes the mean fast path: unbatched and non-contiguous inputs too
+        Case(lambda m, x: _F(m).adaptive_avg_pool2d(x, (1, 1)), [(3, 5, 6)]),
+        Case(lambda m, x: _F(m).adaptive_avg_pool2d(x, 1), [NC((2, 3, 5, 6))], gradcheck=False),
         Case(lambda m, x: _F(m).adaptive_avg_pool2d(x, (None, 2)), [(2, 5, 7)]),
         Case(lambda m, x: _F(m).adaptive_avg_pool2d(x, (5, 8)), [NC((2, 3, 7, 6))], gradcheck=False),
     ]
     c["adaptive_avg_pool1d"] = [
         Case(lambda m, x: _F(m).adaptive_avg_pool1d(x, 4), [(2, 3, 10)]),
+        Case(lambda m, x: _F(m).adaptive_avg_pool1d(x, 1), [(2, 3, 10)]),
         Case(lambda m, x: _F(m).adaptive_avg_pool1d(x, 7), [NC((2, 3, 5))], gradcheck=False),
     ]
     c["adaptive_max_pool2d"] = [

@@ -384,7 +384,9 @@ def run_backward(tensors, grad_tensors, retain_graph=False, create_graph=False, 
             if leaf.grad is None:
                 if not create_graph:
                     g = g.detach()
-                    if g._a.storage_ptr in used:
+                    # own, dense storage: later backward passes accumulate into .grad in place, which an
+                    # aliased or expanded (stride-0, e.g. from sum/mean backward) gradient cannot take
+                    if g._a.storage_ptr in used or not g._a.is_contiguous():
                         g = g.clone()
                     used.add(g._a.storage_ptr)
                 leaf.grad = g
