@@ -28,12 +28,12 @@ import math
 import os
 import pickle
 import struct
-import tempfile
 import warnings
 
 import numpy as np
 
 from . import _ops
+from ._io import atomic_write
 from .utils.data import Dataset
 
 
@@ -124,17 +124,7 @@ def _package_file(dist, rel, module=None):
 
 def _atomic_savez(path, **arrays):
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
 # ----------------------------------------------------------------------------------------- base
@@ -252,7 +242,7 @@ class VisionDataset(Dataset):
                 if want is not None and digest != want:
                     errors.append(f"{url}: SHA-256 mismatch (got {digest}, expected {want})")
                     continue
-                _atomic_write(os.path.join(raw, name), payload)
+                atomic_write(os.path.join(raw, name), lambda fh: fh.write(payload))
                 break
             else:
                 raise RuntimeError(f"{type(self).__name__}: download of {name} failed (offline?):\n  "
@@ -288,20 +278,6 @@ class VisionDataset(Dataset):
         if self.transform is not None:
             lines.append(f"    Transform: {self.transform!r}")
         return "\n".join(lines)
-
-
-def _atomic_write(path, payload):
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ----------------------------------------------------------------------------------------- MNIST
