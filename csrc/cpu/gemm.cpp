@@ -311,4 +311,12 @@ template void gemm<double>(int64_t, int64_t, int64_t, const double*, int64_t, in
 
 const char* gemm_isa() { return detail::kernels<float>().name; }
 
+double fma_peak_gflops(double seconds) {
+#if defined(__x86_64__)
+  if (detail::chosen_isa() == detail::Isa::Avx2) return detail::avx2_fma_peak_gflops(seconds);
+#endif
+  (void)seconds;
+  return 0.0;
+}
+
 }  // namespace tocha::cpu
