@@ -119,20 +119,29 @@ void sgd_step_(const Array& param, const Array& grad, const std::optional<Array>
     T* __restrict bp = use_mom ? buf.data<T>() : nullptr;
     const T sgn = maximize ? T(-1) : T(1), wd = T(weight_decay), mu = T(momentum);
     const T omd = T(1 - dampening), nlr = T(-lr);
-    const bool has_wd = weight_decay != 0;
-    parallel_chunks(n, [=](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        T gi = sgn * gp[i];
-        if (has_wd) gi = gi + wd * p[i];
-        T d = gi;
-        if (use_mom) {
-          T bi = first_step ? gi : bp[i] * mu + omd * gi;
-          bp[i] = bi;
-          d = nesterov ? gi + mu * bi : bi;
+    // the common options become template flags: the inner loop is branch-free and vectorises
+    auto run = [&](auto WD, auto MOM, auto FIRST, auto NEST) {
+      parallel_chunks(n, [=](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          T gi = sgn * gp[i];
+          if (WD) gi = gi + wd * p[i];
+          T d = gi;
+          if (MOM) {
+            T bi = FIRST ? gi : bp[i] * mu + omd * gi;
+            bp[i] = bi;
+            d = NEST ? gi + mu * bi : bi;
+          }
+          p[i] = p[i] + nlr * d;
         }
-        p[i] = p[i] + nlr * d;
-      }
-    }, kStreamGrain);
+      }, kStreamGrain);
+    };
+    with_flag(weight_decay != 0, [&](auto WD) {
+      with_flag(use_mom, [&](auto MOM) {
+        with_flag(first_step, [&](auto FIRST) {
+          with_flag(nesterov, [&](auto NEST) { run(WD, MOM, FIRST, NEST); });
+        });
+      });
+    });
   });
   param.bump_version();
   if (use_mom) buf.bump_version();
