@@ -108,8 +108,8 @@ inline float erf_small_s(float z) {
 inline float erfcx_s(float z) {
   using namespace c;
   float t = 1.0f / (z * 0.5f + 1.0f);
-  float r = kErfcR8;
-  r = r * t + kErfcR7; r = r * t + kErfcR6; r = r * t + kErfcR5; r = r * t + kErfcR4;
+  float r = kErfcR9;
+  r = r * t + kErfcR8; r = r * t + kErfcR7; r = r * t + kErfcR6; r = r * t + kErfcR5; r = r * t + kErfcR4;
   r = r * t + kErfcR3; r = r * t + kErfcR2; r = r * t + kErfcR1; r = r * t + kErfcR0;
   return r * t;
 }
@@ -131,14 +131,9 @@ inline float erf_s(float x) {
 inline float phi_s(float x, float& e) {
   using namespace c;
   float a = fmin_keep_nan(kGeluCap, std::fabs(x));
-  float z = a * kSqrt1_2;
   e = exp_neg_sq_s(a, 0.5f);
-  float q = (e * 0.5f) * erfcx_s(z > 0.5f ? z : 0.5f);
-  float erfz = erf_small_s(z < 1.0f ? z : 1.0f);
-  bool neg = x < 0.0f;
-  float small_phi = (neg ? -0.5f : 0.5f) * erfz + 0.5f;
-  float big_phi = neg ? q : 1.0f - q;
-  return z < (neg ? 0.5f : 1.0f) ? small_phi : big_phi;
+  float q = (e * 0.5f) * erfcx_s(a * kSqrt1_2);
+  return x < 0.0f ? q : 1.0f - q;
 }
 inline float gelu_s(float x) { float e; return x * phi_s(x, e); }
 inline float gelu_grad_s(float g, float x) {

@@ -21,12 +21,12 @@
 //   whole float32 range plus 0, +-inf, NaN, denormals and the overflow edges, on both paths (AVX2 and
 //   TOCHA_CPU_ISA=generic): `pytest tests/test_vecmath.py -q`.
 //   erf:  |x| < 1: x P6(x^2) (leading term rounded once, by an FMA); else 1 - e^{-x^2} erfcx(|x|) with
-//         erfcx(z) = t R8(t), t = 1/(1 + z/2) (fitted on [0.5, 12], relative 1.5e-8) and e^{-x^2} from
+//         erfcx(z) = t R9(t), t = 1/(1 + z/2) (fitted on [0, 12], relative 2.9e-8) and e^{-x^2} from
 //         exp(-h) (1 - l), x^2 = h + l split exactly by an FMA.  Max error 1.35 ulp.
-//   gelu (exact) = x Phi(x), Phi(x) = (1 + erf(x/sqrt2)) / 2 evaluated as erfc(|x|/sqrt2)/2 = e erfcx/2 for
-//         x <= -sqrt2/2 (no 1 + erf cancellation: relative accuracy in the whole negative tail, where
-//         PyTorch's float32 1 + erf loses every digit below x ~ -5.5), 1 - that for x >= sqrt2, the odd
-//         polynomial in between; e = exp(-x^2/2) with the FMA residual as above.  Max error 5.9 ulp
+//   gelu (exact) = x Phi(x), Phi(x) = (1 + erf(x/sqrt2)) / 2 evaluated as q = erfc(|x|/sqrt2)/2 =
+//         e erfcx(|x|/sqrt2)/2 for x < 0 and 1 - q for x >= 0 (q <= 1/2: neither cancels, so there is
+//         no 1 + erf cancellation in the negative tail, where PyTorch's float32 1 + erf loses every
+//         digit below x ~ -5.5); e = exp(-x^2/2) with the FMA residual as above.  Max error ~6 ulp
 //         (exp's 1.2 ulp + erfcx's ~2.5 ulp in float32 + three roundings).
 //   gelu_backward = g (Phi(x) + x e / sqrt(2 pi)) sharing e (one exp per element): 5.3 ulp of the larger
 //         of the two terms (f' has a zero at x = -0.75 where they cancel; no float32 sum does better).
