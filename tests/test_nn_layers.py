@@ -364,6 +364,61 @@ def test_norm_modules_match_torch():
         nn.GroupNorm(3, 4)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,norm,kw", [
+    ((5, 3, 7), (7,), {}),                                   # odd row length: vector tails only
+    ((4, 3, 40), (3, 40), {"bias": False}),                   # several trailing dims, no bias
+    ((3, 5000), (5000,), {}),                                 # rows longer than one summation block
+    ((6, 33), (33,), {"elementwise_affine": False}),          # no weight, no bias
+])
+def test_layernorm_kernel_shapes_match_torch(dtype, shape, norm, kw):
+    x = (RNG.standard_normal(shape) * 2 + 3).astype(dtype)
+    g = RNG.standard_normal(shape).astype(dtype)
+    mt, mp = nn.LayerNorm(norm, **kw), torch.nn.LayerNorm(norm, **kw)
+    if dtype is np.float64:
+        mt.double(), mp.double()
+    if mp.weight is not None:
+        w = RNG.uniform(0.5, 2, norm).astype(dtype)
+        with torch.no_grad():
+            mp.weight.copy_(torch.from_numpy(w))
+        with tocha.no_grad():
+            mt.weight.copy_(tocha.tensor(w))
+    a, b = tt(x, dtype, rg=True), pt(x, dtype, rg=True)
+    ya, yb = mt(a), mp(b)
+    tol = 1e-5 if dtype is np.float32 else 1e-12
+    close(ya, yb, tol, tol)
+    ya.backward(tt(g, dtype)), yb.backward(pt(g, dtype))
+    close(a.grad, b.grad, 20 * tol, 20 * tol)
+    for pa, pb in zip(mt.parameters(), mp.parameters()):
+        # weight/bias grads sum over every row: error grows with the row count
+        close(pa.grad, pb.grad, 200 * tol, 20 * tol)
+
+
+@pytest.mark.parametrize("fn", ["layer_norm", "rms_norm", "group_norm"])
+def test_norm_results_bitwise_independent_of_thread_count(fn):
+    # the weight/bias gradients are reduced over row blocks fixed by the row count, never by the threads
+    x = tocha.tensor(RNG.standard_normal((300, 8, 40)).astype(np.float32), requires_grad=True)
+    g = tocha.tensor(RNG.standard_normal((300, 8, 40)).astype(np.float32))
+    w = tocha.tensor(RNG.uniform(0.5, 2, 8 * 40 if fn != "group_norm" else 8).astype(np.float32),
+                     requires_grad=True)
+    call = {"layer_norm": lambda: F.layer_norm(x, (8, 40), w.reshape(8, 40)),
+            "rms_norm": lambda: F.rms_norm(x, (8, 40), w.reshape(8, 40)),
+            "group_norm": lambda: F.group_norm(x, 4, w)}[fn]
+    outs = []
+    prev = tocha.get_num_threads()
+    try:
+        for nt in (1, 2):
+            tocha.set_num_threads(nt)
+            x.grad = w.grad = None
+            y = call()
+            y.backward(g)
+            outs.append([t.numpy().copy() for t in (y.detach(), x.grad, w.grad)])
+    finally:
+        tocha.set_num_threads(prev)
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_batchnorm_large_mean_float32_is_accurate():
     x = (RNG.standard_normal((16, 2, 8, 8)) * 0.01 + 1e4).astype(np.float32)
     y = F.batch_norm(tt(x, np.float32), None, None, training=True)

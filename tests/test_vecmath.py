@@ -6,6 +6,7 @@ range by random bit patterns, plus 0, -0, +-inf, NaN, denormals and the overflow
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -39,6 +40,12 @@ def _inputs(name, rng):
         parts = [rng.uniform(-104.5, 89.5, n), rng.uniform(-1, 1, n), _all_floats(n // 4, rng)]
     elif name == "log":
         parts = [_all_floats(n, rng, positive=True), rng.uniform(0.5, 2.0, n), -_all_floats(1000, rng, True)]
+    elif name in ERF_FAMILY:
+        # a dense grid through both branches and both tails (erf saturates near 4, GELU's negative tail
+        # underflows near -14), the branch switch points, plus random bit patterns
+        parts = [np.linspace(-20, 20, n), rng.uniform(-1.5, 1.5, n // 2), _all_floats(n // 4, rng),
+                 np.nextafter(np.float32([0.5, 1.0, 1.4142135, -0.7071068, -1.4142135]), np.float32(np.inf)),
+                 np.float32([0.5, 1.0, 1.4142135, 0.70710677, -0.70710677, -0.7071068, -0.7518])]
     else:
         parts = [_all_floats(n, rng), rng.uniform(-12, 12, n), rng.uniform(-1, 1, n)]
     return np.concatenate([np.asarray(p, dtype=np.float32) for p in parts] + [SPECIALS])
@@ -53,6 +60,27 @@ def _softplus64(x):
     return np.where(x > 20, x, np.logaddexp(0.0, x))
 
 
+_erf64 = np.frompyfunc(math.erf, 1, 1)
+_erfc64 = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _phi64(x):
+    """Standard normal CDF without cancellation in either tail."""
+    return 0.5 * _erfc64(-x / math.sqrt(2)).astype(np.float64)
+
+
+def _gelu_grad64(x):
+    return _phi64(x) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+
+def _gelu_tanh_grad64(x):
+    k, c = math.sqrt(2 / math.pi), 0.044715
+    s = _sigmoid64(2 * k * (x + c * x**3))
+    return s + x * s * (1 - s) * 2 * k * (1 + 3 * c * x * x)
+
+
+ERF_FAMILY = ("erf", "gelu", "gelu_backward", "gelu_tanh_backward")
+
 REFS = {
     "exp": np.exp,
     "log": np.log,
@@ -63,17 +91,37 @@ REFS = {
     # = 0.5 x (1 + tanh(u)), written without the cancellation that float64 would suffer for x << 0
     "gelu_tanh": lambda x: x * _sigmoid64(2 * np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)),
     "mish": lambda x: x * np.tanh(_softplus64(x)),
+    "erf": lambda x: _erf64(x).astype(np.float64),
+    "gelu": lambda x: x * _phi64(x),
+    "gelu_backward": _gelu_grad64,
+    "gelu_tanh_backward": _gelu_tanh_grad64,
+}
+
+# f' = a + b with terms of opposite signs (a zero near x = -0.75): errors are measured in ulps of the larger
+# term, the scale at which the sum is computed (any float32 evaluation loses digits to that cancellation).
+GRAD_SCALE = {
+    "gelu_backward": lambda x: np.maximum(_phi64(x), np.abs(x) * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)),
+    "gelu_tanh_backward": lambda x: np.maximum(_sigmoid64(2 * math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)),
+                                               np.abs(_gelu_tanh_grad64(x) - _sigmoid64(
+                                                   2 * math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))),
 }
 
 
-COMPOSITES = ("silu", "gelu_tanh", "mish")
+COMPOSITES = ("silu", "gelu_tanh", "mish", "gelu", "gelu_backward", "gelu_tanh_backward")
 
 
 def _tocha_fn(name):
     import tocha
     import tocha.nn.functional as F
 
+    def grad_kernel(code):
+        # the fused backward kernel with an incoming gradient of 1: f'(x)
+        return lambda t: tocha._ops._wrap(tocha._C.binary(code, tocha.ones_like(t)._a, t._a))
+
     return {
+        "erf": tocha.erf, "gelu": tocha._ops.gelu_,
+        "gelu_backward": grad_kernel(tocha._ops.B_GELU_GRAD),
+        "gelu_tanh_backward": grad_kernel(tocha._ops.B_GELU_TANH_GRAD),
         "exp": tocha.exp, "log": tocha.log, "tanh": tocha.tanh, "sigmoid": tocha.sigmoid,
         "silu": F.silu, "mish": F.mish,
         # F.softplus / F.gelu belong to the nn family; their kernels are these registered ops
@@ -101,13 +149,16 @@ def measure():
         bad |= ~special & ~np.isfinite(got)
         fin = ~special & np.isfinite(got)
         with np.errstate(over="ignore"):
-            ulp = np.spacing(np.abs(want32[fin])).astype(np.float64)
+            mag = np.abs(want64[fin])
+            if name in GRAD_SCALE:
+                mag = np.maximum(mag, GRAD_SCALE[name](x[fin].astype(np.float64)))
+            ulp = np.spacing(mag.astype(np.float32)).astype(np.float64)
         if name in COMPOSITES:
             # x * f(.) with f(.) denormal (x << -87) carries f's absolute error 2^-149 times |x| (so does
             # PyTorch's formula): the bound is in units of max(ulp(result), |x| 2^-149)
             ulp = np.maximum(ulp, np.abs(x[fin].astype(np.float64)) * 2.0**-149)
         err = np.abs(got[fin] - want64[fin]) / ulp
-        if name == "gelu_tanh":
+        if name in ("gelu_tanh", "gelu_tanh_backward"):
             # x sigmoid(2u), u = sqrt(2/pi)(x + 0.044715 x^3): rounding u in float32 is amplified by |2u|
             # (the condition number) -- inherent to evaluating the formula in float32 (PyTorch included)
             xf = x[fin].astype(np.float64)
@@ -140,7 +191,8 @@ def _result(isa):
 
 
 # Documented bounds (vecmath.h): exp/log <= 2 ulp, tanh/sigmoid a few ulp; composites looser.
-BOUNDS = {"exp": 2, "log": 2, "tanh": 3, "sigmoid": 3, "silu": 4, "softplus": 4, "gelu_tanh": 8, "mish": 8}
+BOUNDS = {"exp": 2, "log": 2, "tanh": 3, "sigmoid": 3, "silu": 4, "softplus": 4, "gelu_tanh": 8, "mish": 8,
+          "erf": 2, "gelu": 7, "gelu_backward": 7, "gelu_tanh_backward": 8}
 
 
 @pytest.mark.parametrize("isa", ["default", "generic"])

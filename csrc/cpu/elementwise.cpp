@@ -3,8 +3,8 @@
 // Layout: any strides (inputs broadcast with stride 0); StridedIter merges contiguous dims and the
 // inner loop has a contiguous fast path (`o[i] = f(a[i], b[i])`, auto-vectorised) plus a
 // scalar-broadcast path and a generic strided path. Threaded above kParallelGrain elements.
-// float32 fast paths: exp/log/tanh/sigmoid/relu/silu/gelu-tanh/softplus/mish and add/sub/mul/div/
-// maximum/minimum call the SIMD kernels of vecmath.h on every unit-stride inner row (strided rows are
+// float32 fast paths: exp/log/tanh/sigmoid/relu/silu/gelu/gelu-tanh/softplus/mish/erf, add/sub/mul/div/
+// maximum/minimum and the gelu/gelu-tanh backward kernels call the SIMD kernels of vecmath.h on every unit-stride inner row (strided rows are
 // gathered into a small buffer, so any layout gives the bits of the contiguous path); 2-d operations
 // with a transposed operand go through 32x32 tiles. Threads above kGrainCheap / kGrainMath elements.
 // Integer division and remainder check for zero divisors first (x86 traps on them) and handle
@@ -116,6 +116,15 @@ int vec_unary_index(Unary op) {
     case Unary::GeluTanh: return vec::kGeluTanh;
     case Unary::Softplus: return vec::kSoftplus;
     case Unary::Mish: return vec::kMish;
+    case Unary::Erf: return vec::kErf;
+    case Unary::Gelu: return vec::kGelu;
+    default: return -1;
+  }
+}
+int vec_grad_index(Binary op) {
+  switch (op) {
+    case Binary::GeluGrad: return vec::kGeluGrad;
+    case Binary::GeluTanhGrad: return vec::kGeluTanhGrad;
     default: return -1;
   }
 }
@@ -165,12 +174,11 @@ void load_tile(const float* p, const Shape& s, int64_t i0, int64_t j0, int64_t n
 // processed in 32 x 32 tiles so both layouts stream along cache lines (a row-by-row walk would touch
 // one cache line of the transposed input per element). Returns false when the case does not apply.
 bool run_binary_tiled(const Shape& shape, const Array& out, const Shape& so, const Array& a, const Shape& sa,
-                      const Array& b, const Shape& sb, int idx) {
+                      const Array& b, const Shape& sb, vec::BinaryFn fn) {
   if (shape.size() != 2) return false;
   const int64_t R = shape[0], C = shape[1];
   auto transposed = [](const Shape& s) { return s[0] == 1 && s[1] > 1; };
   if (R < kTile || C < kTile || so[0] != C || so[1] != 1 || !(transposed(sa) || transposed(sb))) return false;
-  const vec::BinaryFn fn = vec::kernels().binary[idx];
   const float* A = a.data<float>();
   const float* B = b.data<float>();
   float* O = out.data<float>();
@@ -190,11 +198,11 @@ bool run_binary_tiled(const Shape& shape, const Array& out, const Shape& so, con
   return true;
 }
 
-// out = a op b for float32 (broadcast operands have stride 0).
+// out = fn(a, b) for float32 (broadcast operands have stride 0); sfn / rsfn (optional) take a scalar b / a.
 void run_binary_vec(const Shape& shape, const Array& out, const Shape& so, const Array& a, const Shape& sa,
-                    const Array& b, const Shape& sb, int idx) {
-  if (run_binary_tiled(shape, out, so, a, sa, b, sb, idx)) return;
-  const vec::Kernels& K = vec::kernels();
+                    const Array& b, const Shape& sb, vec::BinaryFn fn, vec::ScalarFn sfn, vec::ScalarFn rsfn,
+                    int64_t grain) {
+  if (run_binary_tiled(shape, out, so, a, sa, b, sb, fn)) return;
   StridedIter<3> it(shape, {so.data(), sa.data(), sb.data()}, {4, 4, 4});
   it.run({out.data_ptr(), a.data_ptr(), b.data_ptr()},
          [&](int64_t n, std::array<char*, 3> p, const std::array<int64_t, 3>& s) {
@@ -202,19 +210,19 @@ void run_binary_vec(const Shape& shape, const Array& out, const Shape& so, const
            const float* x = (const float*)p[1];
            const float* y = (const float*)p[2];
            if (s[0] == 4) {
-             if (s[1] == 4 && s[2] == 4) { K.binary[idx](x, y, o, n); return; }
-             if (s[1] == 4 && s[2] == 0) { K.scalar[idx](x, *y, o, n); return; }
-             if (s[1] == 0 && s[2] == 4) { K.rscalar[idx](y, *x, o, n); return; }
+             if (s[1] == 4 && s[2] == 4) { fn(x, y, o, n); return; }
+             if (sfn && s[1] == 4 && s[2] == 0) { sfn(x, *y, o, n); return; }
+             if (rsfn && s[1] == 0 && s[2] == 4) { rsfn(y, *x, o, n); return; }
            }
            float bx[kGatherBlock], by[kGatherBlock];
            for (int64_t i0 = 0; i0 < n; i0 += kGatherBlock) {
              const int64_t m = std::min(kGatherBlock, n - i0);
              for (int64_t i = 0; i < m; ++i) bx[i] = *(const float*)(p[1] + (i0 + i) * s[1]);
              for (int64_t i = 0; i < m; ++i) by[i] = *(const float*)(p[2] + (i0 + i) * s[2]);
-             K.binary[idx](bx, by, bx, m);
+             fn(bx, by, bx, m);
              for (int64_t i = 0; i < m; ++i) *(float*)(p[0] + (i0 + i) * s[0]) = bx[i];
            }
-         }, kGrainCheap);
+         }, grain);
 }
 
 // ---- safe integer helpers ----
@@ -475,8 +483,14 @@ void binary_arith(Binary op, const Shape& shape, const Array& out, const Shape& 
                   const Shape& sa, const Array& b, const Shape& sb) {
 #define B(OP, EXPR) case Binary::OP: run_binary<T, T>(shape, out, so, a, sa, b, sb, [](T x, T y) -> T { return EXPR; }); break;
   if constexpr (std::is_same_v<T, float>) {
+    const vec::Kernels& K = vec::kernels();
     const int idx = vec_binary_index(op);
-    if (idx >= 0) { run_binary_vec(shape, out, so, a, sa, b, sb, idx); return; }
+    if (idx >= 0) {
+      run_binary_vec(shape, out, so, a, sa, b, sb, K.binary[idx], K.scalar[idx], K.rscalar[idx], kGrainCheap);
+      return;
+    }
+    const int gidx = vec_grad_index(op);
+    if (gidx >= 0) { run_binary_vec(shape, out, so, a, sa, b, sb, K.grad[gidx], nullptr, nullptr, kGrainMath); return; }
   }
   if constexpr (std::is_same_v<T, bool>) {
     switch (op) {

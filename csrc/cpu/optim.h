@@ -8,11 +8,14 @@
 // type, so float32 runs in float32 like PyTorch's CPU kernels. The arithmetic follows PyTorch's
 // `_single_tensor_*` functions operation by operation (lerp_ for first moments, mul_+addcmul_ for
 // second moments, addcdiv_ for the update), so float64 trajectories match PyTorch to ~1e-15.
-// Threads: OpenMP over contiguous chunks above kOptimGrain elements; each element is updated
-// independently, so the result does not depend on the thread count.
+// Threads: OpenMP over contiguous chunks of at least 32K elements per thread for the Adam family
+// (compute-bound: sqrt + two divisions per element) and 1M for SGD (streams 20 B/element; a second
+// thread only pays off beyond the last-level cache); each element is updated independently, so the
+// result does not depend on the thread count.
+// Builds: baseline (optim.cpp) and AVX2+FMA (optim_avx2.cpp, 8-wide sqrt/div), chosen at run time.
 // Speed (python benchmarks/bench_optim.py --threads 1, float32, shared 2-core VM, indicative):
-//   Adam 1M 1.28 ms (torch default 12.3 ms, torch fused 1.43 ms); Adam 10M 47.7 ms (torch 324 ms,
-//   fused 38.3 ms: DRAM-bound, 28 B/element); SGD-momentum 1M 0.50 ms (torch 0.89 ms, fused 0.93 ms).
+//   Adam 1M 0.55 ms (torch default 3.0 ms, torch fused 0.70 ms); Adam 10M 13.0 ms (fused 14-18 ms:
+//   DRAM-bound, 28 B/element); SGD-momentum 1M 0.35 ms (torch fused 0.31-0.64 ms, noisy).
 #pragma once
 #include <optional>
 

@@ -96,6 +96,63 @@ inline float gelu_tanh_s(float x) {
 }
 inline float mish_s(float x) { return x * tanh_s(softplus_s(x)); }
 
+// erf / exact GELU: the algorithm of vecmath_avx2.cpp; where that one relies on an FMA's single rounding
+// (a^2 = h + l, the leading z S0 term) this portable path uses double instead.
+inline float erf_small_s(float z) {
+  using namespace c;
+  float s = z * z;
+  float q = kErfS6;
+  q = q * s + kErfS5; q = q * s + kErfS4; q = q * s + kErfS3; q = q * s + kErfS2; q = q * s + kErfS1;
+  return (float)((double)z * (double)kErfS0Hi + (double)(z * (s * q + kErfS0Lo)));  // one rounding, as FMA
+}
+inline float erfcx_s(float z) {
+  using namespace c;
+  float t = 1.0f / (z * 0.5f + 1.0f);
+  float r = kErfcR9;
+  r = r * t + kErfcR8; r = r * t + kErfcR7; r = r * t + kErfcR6; r = r * t + kErfcR5; r = r * t + kErfcR4;
+  r = r * t + kErfcR3; r = r * t + kErfcR2; r = r * t + kErfcR1; r = r * t + kErfcR0;
+  return r * t;
+}
+inline float exp_neg_sq_s(float a, float k) {
+  double a2 = (double)a * (double)a;      // exact
+  float h = (float)a2, l = (float)(a2 - (double)h);
+  float e = exp_s(-k * h);
+  return e - e * (k * l);
+}
+inline float fmin_keep_nan(float cap, float v) { return v < cap ? v : (v != v ? v : cap); }
+inline float erf_s(float x) {
+  using namespace c;
+  float a = fmin_keep_nan(kErfCap, std::fabs(x));
+  float big = 1.0f - exp_neg_sq_s(a, 1.0f) * erfcx_s(a > 1.0f ? a : 1.0f);
+  float small = erf_small_s(a < 1.0f ? a : 1.0f);
+  float r = a < 1.0f ? small : big;
+  return r != r ? r : std::copysign(r, x);
+}
+inline float phi_s(float x, float& e) {
+  using namespace c;
+  float a = fmin_keep_nan(kGeluCap, std::fabs(x));
+  e = exp_neg_sq_s(a, 0.5f);
+  float q = (e * 0.5f) * erfcx_s(a * kSqrt1_2);
+  return x < 0.0f ? q : 1.0f - q;
+}
+inline float gelu_s(float x) { float e; return x * phi_s(x, e); }
+inline float gelu_grad_s(float g, float x) {
+  float e;
+  float p = phi_s(x, e);
+  return g * ((x * e) * c::kInvSqrt2Pi + p);
+}
+inline float gelu_tanh_grad_s(float g, float x0) {
+  using namespace c;
+  float x = x0 > 20.0f ? 20.0f : (x0 < -20.0f ? -20.0f : x0);   // as the AVX2 path (NaN passes)
+  float x2 = x * x;
+  float u = 2.0f * kSqrt2OverPi * ((kGeluC * x2) * x + x);
+  float du = 2.0f * kSqrt2OverPi * ((3.0f * kGeluC) * x2 + 1.0f);
+  float e = exp_s(-std::fabs(u));
+  float r = 1.0f / (1.0f + e);
+  float s = (u >= 0.0f ? 1.0f : e) * r;
+  return g * ((x0 * ((e * r) * r)) * du + s);
+}
+
 inline float add_s(float a, float b) { return a + b; }
 inline float sub_s(float a, float b) { return a - b; }
 inline float mul_s(float a, float b) { return a * b; }
@@ -154,7 +211,8 @@ const Kernels& generic_kernels() {
   static const Kernels k = {
       "generic",
       {map<exp_s>, map<log_s>, map<tanh_s>, map<sigmoid_s>, map<relu_s>, map<silu_s>, map<gelu_tanh_s>,
-       map<softplus_s>, map<mish_s>},
+       map<softplus_s>, map<mish_s>, map<erf_s>, map<gelu_s>},
+      {bin<gelu_grad_s>, bin<gelu_tanh_grad_s>},
       {bin<add_s>, bin<sub_s>, bin<mul_s>, bin<div_s>, bin<max_s>, bin<min_s>},
       {bin_s<add_s>, bin_s<sub_s>, bin_s<mul_s>, bin_s<div_s>, bin_s<max_s>, bin_s<min_s>},
       {bin_rs<add_s>, bin_rs<sub_s>, bin_rs<mul_s>, bin_rs<div_s>, bin_rs<max_s>, bin_rs<min_s>},

@@ -20,6 +20,18 @@
 //   Errors are measured by tests/test_vecmath.py against float64 NumPy over random bit patterns of the
 //   whole float32 range plus 0, +-inf, NaN, denormals and the overflow edges, on both paths (AVX2 and
 //   TOCHA_CPU_ISA=generic): `pytest tests/test_vecmath.py -q`.
+//   erf:  |x| < 1: x P6(x^2) (leading term rounded once, by an FMA); else 1 - e^{-x^2} erfcx(|x|) with
+//         erfcx(z) = t R9(t), t = 1/(1 + z/2) (fitted on [0, 12], relative 2.9e-8) and e^{-x^2} from
+//         exp(-h) (1 - l), x^2 = h + l split exactly by an FMA.  Max error 1.35 ulp.
+//   gelu (exact) = x Phi(x), Phi(x) = (1 + erf(x/sqrt2)) / 2 evaluated as q = erfc(|x|/sqrt2)/2 =
+//         e erfcx(|x|/sqrt2)/2 for x < 0 and 1 - q for x >= 0 (q <= 1/2: neither cancels, so there is
+//         no 1 + erf cancellation in the negative tail, where PyTorch's float32 1 + erf loses every
+//         digit below x ~ -5.5); e = exp(-x^2/2) with the FMA residual as above.  Max error ~6 ulp
+//         (exp's 1.2 ulp + erfcx's ~2.5 ulp in float32 + three roundings).
+//   gelu_backward = g (Phi(x) + x e / sqrt(2 pi)) sharing e (one exp per element): 5.3 ulp of the larger
+//         of the two terms (f' has a zero at x = -0.75 where they cancel; no float32 sum does better).
+//   gelu_tanh_backward = g (s + x u' e/(1+e)^2) with s = sigmoid(u), e = exp(-|u|) (one exp, no tanh):
+//         5.8 ulp of the larger term after dividing by max(1, |u|/2), the rounding of u as for gelu_tanh.
 // Reductions: sum is blocked pairwise (error O(log n) ulp, deterministic for a given n); max/min
 //   propagate NaN like torch.
 // Dispatch: `kernels()` picks AVX2+FMA when the CPU has it and TOCHA_CPU_ISA != "generic" (the decision
@@ -35,12 +47,16 @@ using BinaryFn = void (*)(const float* a, const float* b, float* y, int64_t n);
 using ScalarFn = void (*)(const float* a, float s, float* y, int64_t n);  // y = a op s  (or s op a)
 using ReduceFn = float (*)(const float* x, int64_t n);
 
-enum VUnary : int { kExp, kLog, kTanh, kSigmoid, kRelu, kSilu, kGeluTanh, kSoftplus, kMish, kNumUnary };
+enum VUnary : int {
+  kExp, kLog, kTanh, kSigmoid, kRelu, kSilu, kGeluTanh, kSoftplus, kMish, kErf, kGelu, kNumUnary
+};
+enum VGrad : int { kGeluGrad, kGeluTanhGrad, kNumGrad };  // y = g * f'(x)
 enum VBinary : int { kAdd, kSub, kMul, kDiv, kMax, kMin, kNumBinary };
 
 struct Kernels {
   const char* name;                 // "avx2" or "generic"
   UnaryFn unary[kNumUnary];
+  BinaryFn grad[kNumGrad];          // y = a * f'(b): a = incoming gradient, b = the op's input
   BinaryFn binary[kNumBinary];      // y = a op b
   ScalarFn scalar[kNumBinary];      // y = a op s
   ScalarFn rscalar[kNumBinary];     // y = s op a

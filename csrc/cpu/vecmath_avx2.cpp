@@ -127,6 +127,90 @@ inline V gelu_tanh_v(V x) {
 }
 inline V mish_v(V x) { return _mm256_mul_ps(x, tanh_v(softplus_v(x))); }
 
+// ---- erf and exact GELU (algorithm in vecmath.h) ----
+// erf(z) for 0 <= z <= 1: z (S0 + s Q(s)); the leading term z S0hi is rounded once inside the FMA.
+inline V erf_small_v(V z) {
+  using namespace c;
+  V s = _mm256_mul_ps(z, z);
+  V q = set1(kErfS6);
+  q = _mm256_fmadd_ps(q, s, set1(kErfS5));
+  q = _mm256_fmadd_ps(q, s, set1(kErfS4));
+  q = _mm256_fmadd_ps(q, s, set1(kErfS3));
+  q = _mm256_fmadd_ps(q, s, set1(kErfS2));
+  q = _mm256_fmadd_ps(q, s, set1(kErfS1));
+  V inner = _mm256_fmadd_ps(s, q, set1(kErfS0Lo));
+  return _mm256_fmadd_ps(z, set1(kErfS0Hi), _mm256_mul_ps(z, inner));
+}
+// erfcx(z) = erfc(z) e^{z^2} for 0 <= z <= 12: t R(t), t = 1 / (1 + z/2).
+inline V erfcx_v(V z) {
+  using namespace c;
+  V t = _mm256_div_ps(set1(1.0f), _mm256_fmadd_ps(z, set1(0.5f), set1(1.0f)));
+  V r = set1(kErfcR9);
+  r = _mm256_fmadd_ps(r, t, set1(kErfcR8));
+  r = _mm256_fmadd_ps(r, t, set1(kErfcR7));
+  r = _mm256_fmadd_ps(r, t, set1(kErfcR6));
+  r = _mm256_fmadd_ps(r, t, set1(kErfcR5));
+  r = _mm256_fmadd_ps(r, t, set1(kErfcR4));
+  r = _mm256_fmadd_ps(r, t, set1(kErfcR3));
+  r = _mm256_fmadd_ps(r, t, set1(kErfcR2));
+  r = _mm256_fmadd_ps(r, t, set1(kErfcR1));
+  r = _mm256_fmadd_ps(r, t, set1(kErfcR0));
+  return _mm256_mul_ps(r, t);
+}
+// exp(-k a^2) for k = 1 or 1/2: a^2 = h + l exactly (FMA residual), e^{-k(h+l)} = e^{-kh} (1 - kl), so the
+// rounding of a^2 (relative 2^-24, i.e. up to 2^-24 a^2 in the exponent) does not reach the result.
+inline V exp_neg_sq_v(V a, float k) {
+  V h = _mm256_mul_ps(a, a);
+  V l = _mm256_fmsub_ps(a, a, h);
+  V e = exp_v(_mm256_mul_ps(h, set1(-k)));
+  return _mm256_fnmadd_ps(e, _mm256_mul_ps(l, set1(k)), e);
+}
+inline V erf_v(V x) {
+  using namespace c;
+  V a = _mm256_min_ps(set1(kErfCap), vabs(x));  // NaN stays NaN (minps returns the 2nd operand)
+  V big = _mm256_fnmadd_ps(exp_neg_sq_v(a, 1.0f), erfcx_v(_mm256_max_ps(a, set1(1.0f))), set1(1.0f));
+  V small = erf_small_v(_mm256_min_ps(a, set1(1.0f)));
+  V r = _mm256_blendv_ps(big, small, _mm256_cmp_ps(a, set1(1.0f), _CMP_LT_OQ));
+  return _mm256_or_ps(r, _mm256_and_ps(x, set1(-0.0f)));  // erf is odd; r >= 0 (NaN keeps its bits)
+}
+// Phi(x) = (1 + erf(x / sqrt 2)) / 2 and e = exp(-x^2 / 2). With z = |x| / sqrt 2 and q = erfc(z) / 2 =
+// e erfcx(z) / 2 <= 1/2: Phi = q (x < 0) or 1 - q >= 1/2 (x >= 0) on the whole line -- neither form cancels,
+// so no small-|x| branch is needed.
+inline V phi_v(V x, V& e) {
+  using namespace c;
+  V a = _mm256_min_ps(set1(kGeluCap), vabs(x));  // NaN stays NaN (minps returns the 2nd operand)
+  e = exp_neg_sq_v(a, 0.5f);
+  V q = _mm256_mul_ps(_mm256_mul_ps(e, set1(0.5f)), erfcx_v(_mm256_mul_ps(a, set1(kSqrt1_2))));
+  return _mm256_blendv_ps(_mm256_sub_ps(set1(1.0f), q), q, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+}
+inline V gelu_v(V x) {
+  V e;
+  return _mm256_mul_ps(x, phi_v(x, e));
+}
+// d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = e / sqrt(2 pi): one exp for both terms.
+inline V gelu_grad_v(V g, V x) {
+  V e;
+  V p = phi_v(x, e);
+  return _mm256_mul_ps(g, _mm256_fmadd_ps(_mm256_mul_ps(x, e), set1(c::kInvSqrt2Pi), p));
+}
+// d/dx x sigmoid(u), u = 2 sqrt(2/pi) (x + 0.044715 x^3): s + x s (1 - s) u', with s (1 - s) = e / (1 + e)^2,
+// e = exp(-|u|) (equal to PyTorch's 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2), t = tanh(u / 2)).
+inline V gelu_tanh_grad_v(V g, V x0) {
+  using namespace c;
+  // |x| <= 20 keeps x^3 finite (u' would be inf and x s (1 - s) u' = 0 * inf); e = 0 from |x| ~ 10 on.
+  // The final product uses x0, so +-inf still gives NaN as PyTorch (and NaN stays NaN: 2nd operands).
+  V x = _mm256_min_ps(set1(20.0f), _mm256_max_ps(set1(-20.0f), x0));
+  V x2 = _mm256_mul_ps(x, x);
+  V u = _mm256_mul_ps(set1(2.0f * kSqrt2OverPi), _mm256_fmadd_ps(_mm256_mul_ps(set1(kGeluC), x2), x, x));
+  V du = _mm256_mul_ps(set1(2.0f * kSqrt2OverPi), _mm256_fmadd_ps(set1(3.0f * kGeluC), x2, set1(1.0f)));
+  V e = exp_v(_mm256_sub_ps(_mm256_setzero_ps(), vabs(u)));
+  V r = _mm256_div_ps(set1(1.0f), _mm256_add_ps(set1(1.0f), e));
+  V num = _mm256_blendv_ps(e, set1(1.0f), _mm256_cmp_ps(u, _mm256_setzero_ps(), _CMP_GE_OQ));
+  V s = _mm256_mul_ps(num, r);
+  V s1s = _mm256_mul_ps(_mm256_mul_ps(e, r), r);
+  return _mm256_mul_ps(g, _mm256_fmadd_ps(_mm256_mul_ps(x0, s1s), du, s));
+}
+
 template <V (*F)(V)>
 void map(const float* x, float* y, int64_t n) {
   int64_t i = 0;
@@ -141,6 +225,20 @@ void map(const float* x, float* y, int64_t n) {
     std::memcpy(buf, x + i, (n - i) * sizeof(float));
     _mm256_store_ps(buf, F(_mm256_load_ps(buf)));
     std::memcpy(y + i, buf, (n - i) * sizeof(float));
+  }
+}
+
+// y = F(a, b) for the gradient kernels: tails through a padded vector, as map().
+template <V (*F)(V, V)>
+void map2(const float* a, const float* b, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, F(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+  if (i < n) {
+    alignas(32) float ba[8] = {1, 1, 1, 1, 1, 1, 1, 1}, bb[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    std::memcpy(ba, a + i, (n - i) * sizeof(float));
+    std::memcpy(bb, b + i, (n - i) * sizeof(float));
+    _mm256_store_ps(ba, F(_mm256_load_ps(ba), _mm256_load_ps(bb)));
+    std::memcpy(y + i, ba, (n - i) * sizeof(float));
   }
 }
 
@@ -287,7 +385,8 @@ const Kernels& avx2_kernels() {
   static const Kernels k = {
       "avx2",
       {map<exp_v>, map<log_v>, map<tanh_v>, map<sigmoid_v>, map<relu_v>, map<silu_v>, map<gelu_tanh_v>,
-       map<softplus_v>, map<mish_v>},
+       map<softplus_v>, map<mish_v>, map<erf_v>, map<gelu_v>},
+      {map2<gelu_grad_v>, map2<gelu_tanh_grad_v>},
       {bin<add_v>, bin<sub_v>, bin<mul_v>, bin<div_v>, bin<max_v>, bin<min_v>},
       {bin_s<add_v, false>, bin_s<sub_v, false>, bin_s<mul_v, false>, bin_s<div_v, false>,
        bin_s<max_v, false>, bin_s<min_v, false>},

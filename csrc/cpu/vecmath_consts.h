@@ -42,4 +42,31 @@ constexpr float kTanhP4 = -3.33332819422e-1f;
 constexpr float kSqrt2OverPi = 0.79788456080286535588f;
 constexpr float kGeluC = 0.044715f;
 
+// erf / exact GELU (coefficients fitted by weighted least squares towards minimax relative error in
+// float64, then rounded to float32; fit error 1.3e-9 (small) and 2.9e-8 (erfcx)).
+// small |z| <= 1: erf(z) = z (S0 + s S1 + ... + s^6 S6), s = z^2, S0 = kErfS0Hi + kErfS0Lo.
+constexpr float kErfS0Hi = 1.128379107e+00f;
+constexpr float kErfS0Lo = 5.921118174e-08f;
+constexpr float kErfS1 = -3.761262596e-01f;
+constexpr float kErfS2 = 1.128358543e-01f;
+constexpr float kErfS3 = -2.685383894e-02f;
+constexpr float kErfS4 = 5.188381299e-03f;
+constexpr float kErfS5 = -8.010694874e-04f;
+constexpr float kErfS6 = 7.855611329e-05f;
+// 0 <= z <= 12: erfcx(z) = erfc(z) e^{z^2} = t R(t), t = 1 / (1 + z/2), R of degree 9.
+constexpr float kErfcR0 = 2.820751667e-01f;
+constexpr float kErfcR1 = 2.826264501e-01f;
+constexpr float kErfcR2 = 2.407459915e-01f;
+constexpr float kErfcR3 = 2.149253339e-01f;
+constexpr float kErfcR4 = -6.544145942e-02f;
+constexpr float kErfcR5 = 3.563486636e-01f;
+constexpr float kErfcR6 = -5.879663229e-01f;
+constexpr float kErfcR7 = 3.647085428e-01f;
+constexpr float kErfcR8 = -9.492053837e-02f;
+constexpr float kErfcR9 = 6.898141000e-03f;
+constexpr float kSqrt1_2 = 0.70710678118654752440f;
+constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
+constexpr float kErfCap = 10.0f;    // erf(|x| >= 10) = +-1 after rounding (erfc(10) = 2e-45)
+constexpr float kGeluCap = 16.0f;   // Phi(-16) = 6e-58 rounds to 0 in float32
+
 }  // namespace tocha::cpu::vec::c
