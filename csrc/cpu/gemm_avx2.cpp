@@ -7,8 +7,8 @@
 // fast paths for unit-stride rows or columns (8x8 / 4x4 register transposes) and fall back to strided loops.
 // Blocking (Zen3: 32 KiB L1d, 512 KiB L2/core, 32 MiB L3): KC=256 (B micro-panel 16 KiB in L1),
 // MC=144 f32 / 72 f64 (A block 144 KiB in L2), NC=3072 (B block <= 3 MiB in L3).
-// Epilogue fused in the tile store: c = [C +] acc [+ bias], then ReLU or GELU (float: vectorised erfc-based
-// GELU, rel. error ~1e-7; double: std::erfc(-x/sqrt2) = 1 + erf(x/sqrt2)). Partial tiles run the same vector
+// Epilogue fused in the tile store: c = [C +] acc [+ bias], then ReLU or GELU (float: vec::gelu_v from
+// vecmath_avx2.h, the same function as the elementwise GELU, ~6 ulp; double: std::erfc(-x/sqrt2) = 1 + erf). Partial tiles run the same vector
 // ops on a zero-padded row copy, so every element sees identical arithmetic wherever its tile falls.
 // Measured (EPYC Zen3 ~3.0 GHz, fp32 FMA peak 97 GFLOP/s/core; `./kbench` in gemm-dev): micro-kernel alone
 // 94-97 GFLOP/s (kc=256, in cache) = 97-100% of peak; full sgemm see gemm.cpp / NOTES.md.
@@ -20,51 +20,10 @@
 #include <cstring>
 
 #include "gemm_kernels.h"
+#include "vecmath_avx2.h"
 
 namespace tocha::cpu::detail {
 namespace {
-
-// ---------------------------------------------------------------- vector math (float)
-inline __m256 exp_ps(__m256 x) {  // Cephes-style expf, x clamped to [-87.3, 88.3]
-  x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));
-  x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
-  __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-  __m256 y = _mm256_set1_ps(1.9875691500E-4f);
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
-  y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
-
-// GELU(x) = 0.5 x (1 + erf(x/sqrt2)) with erf via erfc(z) = t exp(-z^2 + P(t)), t = 1/(1+z/2)
-// (Numerical Recipes erfcc, rel. error < 1.2e-7), so 1+erf is accurate for x < 0 too.
-inline __m256 gelu_ps(__m256 x) {
-  const __m256 z = _mm256_mul_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), _mm256_set1_ps(0.70710678118654752f));
-  const __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(z, _mm256_set1_ps(0.5f), _mm256_set1_ps(1.0f)));
-  __m256 p = _mm256_set1_ps(0.17087277f);
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.82215223f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.48851587f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.13520398f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.27886807f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.18628806f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.09678418f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.37409196f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.00002368f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.26551223f));
-  __m256 erfc = _mm256_mul_ps(t, exp_ps(_mm256_fnmadd_ps(z, z, p)));
-  erfc = _mm256_andnot_ps(_mm256_cmp_ps(z, _mm256_set1_ps(9.2f), _CMP_GT_OQ), erfc);  // |gelu| < 5e-38 -> 0
-  const __m256 pos = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ);
-  const __m256 one_plus_erf = _mm256_blendv_ps(erfc, _mm256_sub_ps(_mm256_set1_ps(2.0f), erfc), pos);
-  return _mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.5f)), one_plus_erf);
-}
-
 
 // ---------------------------------------------------------------- register-blocked k loops (inline asm)
 // The k loop is written in asm because GCC spills accumulators of the 12-register tile (measured 20% loss).
@@ -150,7 +109,7 @@ inline void f64_6x8_loop(int64_t kc, const double* a, const double* b, __m256d& 
 template <Act ACT>
 inline __m256 act_t(__m256 v) {
   if constexpr (ACT == Act::ReLU) return _mm256_max_ps(_mm256_setzero_ps(), v);
-  else if constexpr (ACT == Act::GELU) return gelu_ps(v);
+  else if constexpr (ACT == Act::GELU) return vec::gelu_v(v);  // shared with the elementwise GELU
   else return v;
 }
 

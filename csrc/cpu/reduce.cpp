@@ -20,6 +20,11 @@
 namespace tocha::cpu {
 namespace {
 
+// One factor of a product reduction; for bool the product is logical AND (no int promotion warning).
+template <typename T>
+inline T prod_step(T a, T b) { return (T)(a * b); }
+inline bool prod_step(bool a, bool b) { return a && b; }
+
 constexpr int64_t kChunk = 1 << 15;   // fixed split of long rows (thread-count independent)
 
 template <typename T>
@@ -263,7 +268,7 @@ Array reduce(Reduce op, const Array& a, std::vector<int64_t> dims, bool keepdim,
       case Reduce::Prod:
         for_rows(L, o, [&](int64_t k) {
           T p = T(1);
-          for (int64_t r = 0; r < L.R; ++r) p = (T)(p * x[k * L.sk + r * L.sr]);
+          for (int64_t r = 0; r < L.R; ++r) p = prod_step(p, x[k * L.sk + r * L.sr]);
           return p;
         });
         break;
