@@ -319,3 +319,289 @@ def test_fill_and_cast_copy():
     e = _C.to_device(_C.empty([4, 6], F64), CUDA, 0)
     _C.cuda_copy_(e, d)
     np.testing.assert_array_equal(host(e), host(d).astype(np.float64))
+
+
+# ---------------------------------------------------------------- device wiring: any machine
+
+BIND_CUDA = (ROOT / "csrc" / "bindings" / "bind_cuda.cpp").read_text()
+KERNELS_CU = (ROOT / "csrc" / "cuda" / "kernels.cu").read_text()
+
+
+def _declared_cuda_bindings():
+    import re
+
+    return set(re.findall(r'm\.def\(\s*"(\w+)"', BIND_CUDA))
+
+
+def _supported_codes(fn, prefix):
+    """Op codes listed in kernels.cu's ``<fn>_supported`` switch, mapped to tocha._ops constants."""
+    import re
+
+    from tocha import _ops
+
+    body = KERNELS_CU.split(f"bool {fn}_supported")[1].split("\n}\n")[0]
+    codes = set()
+    for name in re.findall(r"::(\w+):", body):
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name.replace("FromOut", "")).upper()
+        codes.add(getattr(_ops, prefix + snake))
+    return codes
+
+
+def test_dispatch_table_names_declared_cuda_bindings():
+    from tocha import _dispatch
+
+    declared = _declared_cuda_bindings()
+    for cpu_name, cuda_names in _dispatch.CUDA_KERNELS.items():
+        assert hasattr(_C, cpu_name), f"{cpu_name} is not a _C kernel"
+        for b in cuda_names:
+            assert b in declared, f"{cpu_name} dispatches to {b}, which bind_cuda.cpp does not declare"
+    if BUILT_WITH_CUDA:
+        for b in declared:
+            assert hasattr(_C, b), b
+    for name in _dispatch.CUDA_OPS:
+        assert name in tocha.OPS or hasattr(tocha, name), f"CUDA_OPS lists unknown op {name}"
+
+
+def test_dispatch_op_codes_match_the_cuda_kernels():
+    from tocha import _dispatch, _ops
+
+    assert _dispatch.CUDA_UNARY == _supported_codes("unary", "U_")
+    compare = {_ops.B_EQ, _ops.B_NE, _ops.B_LT, _ops.B_LE, _ops.B_GT, _ops.B_GE}
+    assert _dispatch.CUDA_BINARY == _supported_codes("binary", "B_") | compare
+    assert _dispatch.CUDA_REDUCE == {_ops.R_SUM, _ops.R_MEAN, _ops.R_MAX, _ops.R_MIN, _ops.R_AMAX, _ops.R_AMIN}
+
+
+def test_cpu_build_calls_kernels_without_a_dispatch_layer():
+    from tocha import _dispatch, _ops
+
+    if BUILT_WITH_CUDA:
+        assert _dispatch.K is not _C and _dispatch.K.index_select is _C.index_select  # unwired: direct
+    else:
+        assert _dispatch.K is _C and _ops._K is _C  # zero per-op overhead in the default build
+
+
+_NO_CUDA = "built without CUDA" if not BUILT_WITH_CUDA else "no CUDA GPU is visible"
+
+
+@pytest.mark.skipif(tocha.cuda.is_available(), reason="checks the no-GPU errors")
+@pytest.mark.parametrize("make", [
+    lambda d: tocha.tensor([1.0, 2.0], device=d), lambda d: tocha.zeros(2, 3, device=d),
+    lambda d: tocha.ones(2, device=d), lambda d: tocha.empty(2, device=d), lambda d: tocha.full((2,), 3.0, device=d),
+    lambda d: tocha.rand(2, device=d), lambda d: tocha.randn(2, device=d), lambda d: tocha.arange(5, device=d),
+    lambda d: tocha.linspace(0, 1, 5, device=d), lambda d: tocha.eye(3, device=d),
+    lambda d: tocha.randint(0, 5, (3,), device=d), lambda d: tocha.randperm(4, device=d),
+    lambda d: tocha.zeros_like(tocha.ones(2), device=d), lambda d: tocha.ones_like(tocha.ones(2), device=d),
+    lambda d: tocha.full_like(tocha.ones(2), 2.0, device=d), lambda d: tocha.empty_like(tocha.ones(2), device=d),
+    lambda d: tocha.rand_like(tocha.ones(2), device=d), lambda d: tocha.randn_like(tocha.ones(2), device=d),
+    lambda d: tocha.ones(2).new_zeros(3, device=d), lambda d: tocha.as_tensor(np.ones(2), device=d),
+    lambda d: tocha.ones(3).to(d), lambda d: tocha.ones(3).to(device=d), lambda d: tocha.ones(3).to(d, tocha.float64),
+    lambda d: tocha.ones(3).cuda(), lambda d: tocha.nn.Linear(2, 3).to(d), lambda d: tocha.nn.Linear(2, 3).cuda(),
+])
+@pytest.mark.parametrize("dev", ["cuda", "cuda:0", tocha.device("cuda"), 0])
+def test_cuda_requests_raise_the_clear_error_without_a_gpu(make, dev):
+    with pytest.raises(RuntimeError, match=_NO_CUDA):
+        make(dev)
+
+
+def test_cpu_device_requests_are_no_ops():
+    x = tocha.arange(6.0).reshape(2, 3)
+    assert x.cpu() is x and x.to("cpu") is x and x.to(tocha.device("cpu")) is x
+    assert x.to("cpu", copy=True) is not x and x.to("cpu", copy=True).tolist() == x.tolist()
+    for t in (tocha.zeros(2, device="cpu"), tocha.ones(2, device=tocha.device("cpu")), tocha.rand(2, device="cpu"),
+              tocha.tensor([1], device="cpu"), tocha.arange(3, device="cpu"), tocha.zeros_like(x),
+              tocha.randn_like(x, device="cpu"), tocha.eye(2, device="cpu")):
+        assert t.device == tocha.device("cpu") and t.device.type == "cpu" and not t.is_cuda
+    # .to(other) takes the other tensor's dtype and device, like PyTorch
+    y = x.to(tocha.zeros(1, dtype=tocha.float64))
+    assert y.dtype == tocha.float64 and y.device.type == "cpu"
+    # a differentiable no-op: the gradient still reaches x
+    w = tocha.ones(3, requires_grad=True)
+    w.to("cpu").cpu().sum().backward()
+    assert w.grad.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_device_parsing():
+    d = tocha.device("cuda:1")
+    assert (d.type, d.index, str(d)) == ("cuda", 1, "cuda:1")
+    assert tocha.device("cuda").index is None and str(tocha.device("cuda")) == "cuda"
+    assert tocha.device("cuda", 2) == "cuda:2" and tocha.device("cpu") == "cpu"
+    assert tocha.device(tocha.device("cuda:3")).index == 3
+    assert repr(tocha.device("cuda", 0)) == "device(type='cuda', index=0)"
+    assert tocha.device("cuda") == tocha.device("cuda:0")  # the default device is 0
+    assert len({tocha.device("cpu"), tocha.device("cpu")}) == 1
+    for bad, err in (("gpu", ValueError), ("cuda:x", ValueError), ("cuda:-1", ValueError), (3, TypeError)):
+        with pytest.raises(err):
+            tocha.device(bad)
+    with pytest.raises(ValueError, match="already names an index"):
+        tocha.device("cuda:0", 1)
+
+
+def test_module_to_cpu_round_trip_keeps_values_grads_and_buffers():
+    m = tocha.nn.Sequential(tocha.nn.Linear(3, 4), tocha.nn.BatchNorm1d(4), tocha.nn.ReLU(), tocha.nn.Linear(4, 2))
+    m(tocha.randn(5, 3)).sum().backward()
+    before = {k: v.detach().clone() for k, v in m.state_dict().items()}
+    grads = [p.grad.clone() for p in m.parameters()]
+    params = list(m.parameters())
+    assert m.to("cpu") is m and m.cpu() is m and m.to(tocha.device("cpu")) is m
+    assert list(m.parameters()) == params  # nothing to move: the same Parameter objects
+    m.to("cpu", tocha.float64)
+    assert all(p.dtype == tocha.float64 and p.grad.dtype == tocha.float64 for p in m.parameters())
+    m.to(tocha.zeros(1))  # .to(tensor): its dtype (float32) and device (cpu)
+    for (k, v), (k2, v2) in zip(m.state_dict().items(), before.items()):
+        assert k == k2 and v.dtype == v2.dtype and v.device.type == "cpu"
+        np.testing.assert_array_equal(v.numpy(), v2.numpy())
+    for p, g in zip(m.parameters(), grads):
+        np.testing.assert_array_equal(p.grad.numpy(), g.numpy())
+    with pytest.raises(TypeError, match="floating point"):
+        m.to(tocha.int64)
+
+
+def test_optimizer_state_lives_on_the_parameter_device_cpu():
+    p = tocha.nn.Parameter(tocha.randn(3, 2))
+    for opt in (tocha.optim.SGD([p], lr=0.1, momentum=0.9), tocha.optim.Adam([p], lr=0.1, amsgrad=True)):
+        p.grad = tocha.ones(3, 2)
+        opt.step()
+        for k, v in opt.state[p].items():
+            if isinstance(v, tocha.Tensor) and k != "step":
+                assert v.device == p.device and v.dtype == p.dtype and v.is_contiguous()
+        sd = opt.state_dict()
+        opt.load_state_dict(sd)  # tensors keep (or are moved to) the parameter's device
+        assert all(v.device == p.device for v in opt.state[p].values() if isinstance(v, tocha.Tensor))
+
+
+# A CUDA build's dispatch layer, simulated on the CPU: tocha/_dispatch.py is loaded against a fake _C
+# that reports has_cuda and records which kernel each call reaches. This checks the routing, the
+# device-mismatch and the not-implemented errors without a GPU (the GPU tests below run the real thing).
+class _FakeArray:
+    def __init__(self, device_type=1, index=0, shape=(2, 3), dtype=F32):
+        self.device_type, self.device_index, self.shape, self.dtype = device_type, index, tuple(shape), dtype
+        self.ndim = len(self.shape)
+
+    def reshape(self, shape):
+        return _FakeArray(self.device_type, self.device_index, shape, self.dtype)
+
+    def transpose(self, d0, d1):
+        s = list(self.shape)
+        s[d0], s[d1] = s[d1], s[d0]
+        return _FakeArray(self.device_type, self.device_index, s, self.dtype)
+
+
+class _FakeC:
+    has_cuda = True
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        # only bindings that bind_cuda.cpp declares exist (so the dispatch cannot use an undeclared one)
+        if name.startswith("__") or name.startswith("cuda_") and name not in _declared_cuda_bindings():
+            raise AttributeError(name)
+
+        def kernel(*args):
+            self.calls.append(name)
+            if name == "to_device":
+                return _FakeArray(args[1], args[2], args[0].shape, args[0].dtype)
+            if name == "full":
+                return _FakeArray(0, 0, args[0], args[2])
+            if name == "cuda_matmul":
+                return _FakeArray(1, args[0].device_index, (args[0].shape[0], args[1].shape[1]), args[0].dtype)
+            return _FakeArray(1 if name.startswith("cuda_") else 0, 0, args[1].shape if len(args) > 1 and
+                              hasattr(args[1], "shape") else (1,))
+
+        return kernel
+
+
+@pytest.fixture
+def sim(monkeypatch):
+    import importlib.util
+
+    fake = _FakeC()
+    for n in ("unary", "binary", "sgd_step_", "adam_step_", "rmsprop_step_", "index_select"):
+        setattr(fake, n, getattr(fake, n))  # the names the module copies from vars(_C)
+    monkeypatch.setattr(tocha, "_C", fake)
+    spec = importlib.util.spec_from_file_location("tocha._dispatch_sim", ROOT / "python" / "tocha" / "_dispatch.py")
+    mod = importlib.util.module_from_spec(spec)
+    mod.__package__ = "tocha"
+    spec.loader.exec_module(mod)
+    monkeypatch.undo()
+    return mod, fake
+
+
+def test_sim_routes_cpu_and_cuda_arrays_to_their_kernels(sim):
+    d, fake = sim
+    from tocha import _ops
+
+    cpu_a, cuda_a = _FakeArray(0), _FakeArray(1)
+    d.K.binary(_ops.B_ADD, cpu_a, cpu_a)
+    d.K.binary(_ops.B_ADD, cuda_a, cuda_a)
+    d.K.unary(_ops.U_EXP, cuda_a)
+    d.K.reduce(_ops.R_SUM, cuda_a, [0], False, None)
+    d.K.softmax(cuda_a, 1, True)
+    d.K.matmul(cuda_a, _FakeArray(1, shape=(3, 4)))
+    d.K.uniform_(cuda_a, 0.0, 1.0)
+    d.K.sgd_step_(cuda_a, cuda_a, None, 0.1, 0.0, 0.0, 0.0, False, False, True)
+    assert fake.calls == ["binary", "cuda_binary", "cuda_unary", "cuda_reduce", "cuda_softmax", "cuda_matmul",
+                          "cuda_uniform_", "cuda_sgd_step_"]
+
+
+def test_sim_device_mismatch_names_both_devices(sim):
+    d, fake = sim
+    from tocha import _ops
+
+    msg = "Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!"
+    for a, b in ((_FakeArray(1), _FakeArray(0)), (_FakeArray(0), _FakeArray(1))):
+        with pytest.raises(RuntimeError, match=msg):
+            d.K.binary(_ops.B_MUL, a, b)
+    with pytest.raises(RuntimeError, match="cuda:1 and cuda:0"):
+        d.K.binary(_ops.B_MUL, _FakeArray(1, 1), _FakeArray(1, 0))
+    with pytest.raises(RuntimeError, match=msg):
+        d.K.matmul(_FakeArray(1), _FakeArray(0, shape=(3, 4)))
+    with pytest.raises(RuntimeError, match=msg):
+        d.K.cross_entropy_forward(_FakeArray(1), _FakeArray(0, shape=(2,), dtype=3), -100, None, 0.0)
+    assert "cuda_binary" not in fake.calls and "cuda_matmul" not in fake.calls
+    # a 0-d CPU tensor next to a CUDA tensor is moved (like a Python scalar), as in PyTorch
+    d.K.binary(_ops.B_MUL, _FakeArray(1), _FakeArray(0, shape=()))
+    assert fake.calls[-2:] == ["to_device", "cuda_binary"]
+
+
+def test_sim_ops_without_cuda_kernels_raise_not_implemented(sim):
+    d, fake = sim
+    from tocha import _ops
+
+    with pytest.raises(NotImplementedError, match=r"\[tan\] has no CUDA kernel yet \(input on cuda:0\)"):
+        d.K.unary(_ops.U_TAN, _FakeArray(1))
+    with pytest.raises(NotImplementedError, match=r"\[atan2\] has no CUDA kernel yet"):
+        d.K.binary(_ops.B_ATAN2, _FakeArray(1), _FakeArray(1))
+    with pytest.raises(NotImplementedError, match=r"\[prod\] has no CUDA kernel yet"):
+        d.K.reduce(_ops.R_PROD, _FakeArray(1), [], False, None)
+    with pytest.raises(NotImplementedError, match=r"\[rmsprop_step_\] has no CUDA kernel yet"):
+        d.K.rmsprop_step_(_FakeArray(1), _FakeArray(1))
+    with pytest.raises(NotImplementedError, match="gelu"):
+        d.K.linear(_FakeArray(1), _FakeArray(1), None, 2)
+    assert not [c for c in fake.calls if c.startswith("cuda_")]
+    d.K.rmsprop_step_(_FakeArray(0), _FakeArray(0))  # CPU params still reach the CPU kernel
+    assert fake.calls[-1] == "rmsprop_step_"
+
+
+def test_sim_scalar_operands_become_cached_device_scalars_of_the_cpu_kernels_dtype(sim):
+    d, fake = sim
+    from tocha import _ops
+
+    d.K.binary_scalar(_ops.B_MUL, _FakeArray(1, dtype=F32), 2.0, True, False)
+    d.K.binary_scalar(_ops.B_MUL, _FakeArray(1, dtype=F32), 2.0, True, True)
+    assert fake.calls == ["full", "to_device", "cuda_binary", "cuda_binary"]  # second use: cached
+    for dtype, s, is_float, want in ((3, 2.0, True, F32), (3, 2.0, False, 3), (0, 2.0, False, 3), (0, 1.0, False, 3),
+                                     (F64, 1.0, True, F64)):
+        assert d._scalar_dtype(_ops.B_ADD, _FakeArray(1, dtype=dtype), s, is_float) == want
+    assert d._scalar_dtype(_ops.B_EQ, _FakeArray(1, dtype=0), 1.0, False) == 0
+
+
+def test_sim_linear_and_cross_device_copy(sim):
+    d, fake = sim
+    x, w, b = _FakeArray(1, shape=(4, 5, 3)), _FakeArray(1, shape=(2, 3)), _FakeArray(1, shape=(2,))
+    y = d.K.linear(x, w, b, 1)
+    assert y.shape == (4, 5, 2) and fake.calls == ["cuda_matmul", "cuda_binary", "cuda_unary"]
+    fake.calls.clear()
+    d.K.copy_(_FakeArray(0), _FakeArray(1))  # CUDA -> CPU: staged on the host, CPU copy
+    d.K.copy_(_FakeArray(1), _FakeArray(0))  # CPU -> CUDA: staged on the device
+    assert fake.calls == ["to_device", "copy_", "to_device", "cuda_copy_"]

@@ -70,6 +70,14 @@ Array matmul(const Array& a, const Array& b);  // 2-d (M,K) @ (K,N) only for now
 void uniform_(const Array& a, double lo, double hi);
 void normal_(const Array& a, double mean, double std);
 
+// ---- optimiser updates (optim.cu): same arguments and arithmetic as csrc/cpu/optim.h ----
+void sgd_step_(const Array& param, const Array& grad, const std::optional<Array>& momentum_buffer, double lr,
+               double momentum, double dampening, double weight_decay, bool nesterov, bool maximize,
+               bool first_step);
+void adam_step_(const Array& param, const Array& grad, const Array& exp_avg, const Array& exp_avg_sq,
+                const std::optional<Array>& max_exp_avg_sq, double lr, double beta1, double beta2, double eps,
+                double weight_decay, double step, bool amsgrad, bool maximize, bool decoupled);
+
 // Host-side self test: runs every kernel family on device 0 against the CPU kernels; returns a
 // report ("ok ..." lines) or throws naming the first mismatch. Requires a GPU.
 std::string self_test();
