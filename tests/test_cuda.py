@@ -570,6 +570,8 @@ def test_sim_ops_without_cuda_kernels_raise_not_implemented(sim):
 
     with pytest.raises(NotImplementedError, match=r"\[tan\] has no CUDA kernel yet \(input on cuda:0\)"):
         d.K.unary(_ops.U_TAN, _FakeArray(1))
+    with pytest.raises(NotImplementedError, match=r"\[neg\] has no CUDA kernel for int64 yet"):
+        d.K.unary(_ops.U_NEG, _FakeArray(1, dtype=3))
     with pytest.raises(NotImplementedError, match=r"\[atan2\] has no CUDA kernel yet"):
         d.K.binary(_ops.B_ATAN2, _FakeArray(1), _FakeArray(1))
     with pytest.raises(NotImplementedError, match=r"\[prod\] has no CUDA kernel yet"):
@@ -605,3 +607,278 @@ def test_sim_linear_and_cross_device_copy(sim):
     d.K.copy_(_FakeArray(0), _FakeArray(1))  # CUDA -> CPU: staged on the host, CPU copy
     d.K.copy_(_FakeArray(1), _FakeArray(0))  # CPU -> CUDA: staged on the device
     assert fake.calls == ["to_device", "copy_", "to_device", "cuda_copy_"]
+
+
+# ---------------------------------------------------------------- device wiring: GPU
+
+def _leaf(x, device):
+    """A fresh leaf on ``device`` with ``x``'s values (and requires_grad)."""
+    if not isinstance(x, tocha.Tensor):
+        return x
+    return x.detach().to(device).requires_grad_(x.requires_grad)
+
+
+def _cross_device(fn, inputs, atol, rtol):
+    """Run ``fn`` on CPU and CUDA copies of ``inputs``; compare outputs and input gradients."""
+    outs = {}
+    for device in ("cpu", "cuda"):
+        xs = [_leaf(x, device) for x in inputs]
+        out = fn(*xs)
+        out = out if isinstance(out, (tuple, list)) else (out,)
+        for o in out:
+            assert o.device.type == device, f"output on {o.device}, expected {device}"
+        diff = [o for o in out if o.requires_grad]
+        grads = []
+        if diff:
+            seeds = [tocha.ones_like(o) * 0.5 + tocha.arange(o.numel(), dtype=o.dtype, device=device).reshape(o.shape) * 0.01
+                     for o in diff]
+            leaves = [x for x in xs if isinstance(x, tocha.Tensor) and x.requires_grad]
+            grads = tocha.autograd.grad(diff, leaves, seeds, allow_unused=True)
+        outs[device] = ([o.detach().cpu().numpy() for o in out],
+                        [None if g is None else g.cpu().numpy() for g in grads])
+    (oc, gc), (od, gd) = outs["cpu"], outs["cuda"]
+    for a, b in zip(oc, od):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(b, a, atol=atol, rtol=rtol)
+    for a, b in zip(gc, gd):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(b, a, atol=atol, rtol=rtol)
+
+
+@gpu
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_cuda_op_matches_cpu_on_its_opinfo_cases(dtype):
+    # the registry's own cases (tests/opinfo) for every op the dispatch table claims for CUDA
+    from harness import make
+    from opinfo import all_cases
+    from tocha import _dispatch
+
+    cases = all_cases()
+    ran, missing = 0, []
+    for name in _dispatch.CUDA_OPS:
+        for case in cases.get(name, []):
+            if dtype not in case.dtypes:
+                continue
+            tt, _, _ = make(case.specs, dtype, requires_grad=case.grad)
+            tol = 1e-4 if dtype == "float32" else 1e-10
+            try:
+                _cross_device(lambda *xs, fn=case.fn: fn(tocha, *xs), tt, tol, tol)
+            except NotImplementedError as e:  # a variant (e.g. an int dtype) with no CUDA kernel: said clearly
+                missing.append(f"{name}: {e}")
+                continue
+            except Exception as e:  # name the failing op/case
+                raise AssertionError(f"{name} case {case.specs}: {e}") from e
+            ran += 1
+    print(f"{ran} cases ran on CUDA; without a CUDA kernel: {missing}")
+    assert ran > 40 and len(missing) < ran / 4, missing
+
+
+@gpu
+@pytest.mark.parametrize("dtype", [tocha.float32, tocha.float64])
+@pytest.mark.parametrize("name,fn,shapes", [
+    ("add_broadcast", lambda a, b: a + b, [(4, 1, 3), (5, 1)]),
+    ("mul_scalar", lambda a: a * 3 - 1 / (a.abs() + 1), [(7, 5)]),
+    ("pow", lambda a, b: a.abs().pow(b), [(3, 4), (4,)]),
+    ("maximum", lambda a, b: tocha.maximum(a, b) + tocha.minimum(a, b), [(6,), (2, 6)]),
+    ("unary_chain", lambda a: (a.exp() + a.tanh() + a.sigmoid() + a.relu() + a.abs().sqrt() + a.abs().log1p()), [(5, 9)]),
+    ("sum_mean", lambda a: a.sum(1) + a.mean(1) * 2 + a.sum(), [(4, 33)]),
+    ("amax", lambda a: a.amax(0) + a.amin(1).sum(), [(8, 8)]),
+    ("softmax", lambda a: tocha.softmax(a, -1) * tocha.log_softmax(a, 0), [(6, 130)]),
+    ("matmul_2d", lambda a, b: a @ b, [(33, 17), (17, 9)]),
+    ("matmul_batched", lambda a, b: a @ b, [(3, 5, 4), (4, 2)]),
+    ("matmul_vec", lambda a, b: a @ b, [(5, 4), (4,)]),
+    ("linear", lambda x, w, b: tocha.nn.functional.linear(x, w, b), [(2, 5, 4), (3, 4), (3,)]),
+    ("transpose_contiguous", lambda a: a.t().contiguous() * 2 + a.t().clone(), [(4, 6)]),
+    ("compare", lambda a, b: (a > b).to(a.dtype) * a + (a <= b).to(a.dtype) * b, [(3, 4), (3, 4)]),
+])
+def test_tensor_ops_fwd_bwd_match_cpu(name, fn, shapes, dtype):
+    rng = np.random.default_rng(hash(name) % 1000)
+    xs = [tocha.tensor(rng.standard_normal(s), dtype=dtype, requires_grad=True) for s in shapes]
+    tol = 1e-4 if dtype == tocha.float32 else 1e-10
+    _cross_device(fn, xs, tol, tol)
+
+
+@gpu
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_module_matches_cpu(reduction, weighted):
+    rng = np.random.default_rng(3)
+    x = tocha.tensor(rng.standard_normal((16, 7)), dtype=tocha.float64, requires_grad=True)
+    t = tocha.tensor(rng.integers(0, 7, 16))
+    t[2] = -100
+    w = tocha.tensor(rng.uniform(0.5, 2, 7), dtype=tocha.float64) if weighted else None
+    _cross_device(lambda x, t, w: tocha.nn.functional.cross_entropy(x, t, weight=w, reduction=reduction,
+                                                                      label_smoothing=0.1), [x, t, w], 1e-10, 1e-10)
+
+
+@gpu
+def test_to_cuda_cpu_round_trip_and_properties():
+    x = tocha.arange(12.0).reshape(3, 4)
+    for d in (x.to("cuda"), x.cuda(), x.to(tocha.device("cuda", 0)), x.to("cuda:0"), x.to(0),
+              x.to(tocha.zeros(1, device="cuda"))):
+        assert d.is_cuda and d.device == tocha.device("cuda:0") and d.device.type == "cuda"
+        assert d.cpu().tolist() == x.tolist() and d.tolist() == x.tolist()
+    d = x.cuda()
+    assert d.cuda() is d and d.to("cuda") is d and d.cpu() is not d
+    assert "device='cuda:0'" in repr(d)
+    assert float(d.sum()) == 66.0 and d[1, 2].item() == 6.0
+    y = d.to("cpu", tocha.float64)
+    assert y.device.type == "cpu" and y.dtype == tocha.float64
+    with pytest.raises(TypeError, match="cuda:0 device type tensor to numpy"):
+        d.numpy()
+    np.testing.assert_array_equal(np.asarray(d), x.numpy())  # __array__ copies to the host
+    # .to is differentiable both ways
+    w = tocha.ones(3, requires_grad=True)
+    (w.cuda() * 2).cpu().sum().backward()
+    assert w.grad.device.type == "cpu" and w.grad.tolist() == [2.0, 2.0, 2.0]
+    v = tocha.ones(3, device="cuda", requires_grad=True)
+    (v.cpu() * 3).sum().backward()
+    assert v.grad.is_cuda and v.grad.tolist() == [3.0, 3.0, 3.0]
+
+
+@gpu
+def test_creation_functions_on_cuda_match_cpu():
+    for fn in (lambda d: tocha.tensor([[1, 2], [3, 4]], device=d), lambda d: tocha.zeros(2, 3, device=d),
+               lambda d: tocha.ones(4, dtype=tocha.float64, device=d), lambda d: tocha.full((2, 2), 7, device=d),
+               lambda d: tocha.arange(0, 10, 3, device=d), lambda d: tocha.linspace(-1, 1, 7, device=d),
+               lambda d: tocha.eye(3, device=d), lambda d: tocha.zeros_like(tocha.ones(3, device=d)),
+               lambda d: tocha.full_like(tocha.ones(3, device=d), 2.5), lambda d: tocha.ones(2, device=d).new_ones(3)):
+        c, g = fn("cpu"), fn("cuda")
+        assert g.is_cuda and g.dtype == c.dtype and g.cpu().tolist() == c.tolist()
+    assert tocha.empty(5, device="cuda").is_cuda and tocha.empty_like(tocha.ones(2, device="cuda")).is_cuda
+    # the same Philox stream on both devices: rand is bitwise equal, randn to an ulp
+    for fn, exact in ((tocha.rand, True), (tocha.randn, False)):
+        tocha.manual_seed(7)
+        c = fn(1001)
+        tocha.manual_seed(7)
+        g = fn(1001, device="cuda")
+        assert g.is_cuda
+        if exact:
+            np.testing.assert_array_equal(g.cpu().numpy(), c.numpy())
+        else:
+            np.testing.assert_allclose(g.cpu().numpy(), c.numpy(), rtol=1e-5, atol=1e-6)
+    assert tocha.randn_like(tocha.ones(3, device="cuda")).is_cuda and tocha.randint(0, 5, (4,), device="cuda").is_cuda
+
+
+@gpu
+def test_device_mismatch_and_missing_kernels_raise_clear_errors():
+    a, b = tocha.ones(3, device="cuda"), tocha.ones(3)
+    msg = "Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!"
+    for f in (lambda: a + b, lambda: b * a, lambda: a @ tocha.ones(3, 2), lambda: tocha.maximum(b, a)):
+        with pytest.raises(RuntimeError, match=msg):
+            f()
+    assert (a + tocha.tensor(2.0)).tolist() == [3.0] * 3  # 0-d CPU operands are allowed, as in PyTorch
+    with pytest.raises(NotImplementedError, match=r"\[tan\] has no CUDA kernel yet"):
+        a.tan()
+    with pytest.raises(NotImplementedError, match="cuda:0"):
+        tocha.where(a > 0, a, a)  # a CPU-only kernel refuses device storage: never a crash
+    with pytest.raises(NotImplementedError, match="cuda:0"):
+        tocha.nn.functional.layer_norm(tocha.ones(2, 3, device="cuda"), (3,))
+
+
+@gpu
+def test_inplace_ops_and_grad_accumulation_on_cuda():
+    x = tocha.ones(4, device="cuda")
+    x.add_(2)
+    x.mul_(tocha.full((4,), 3.0, device="cuda"))
+    x.relu_()
+    assert x.tolist() == [9.0] * 4
+    x.zero_()
+    assert x.tolist() == [0.0] * 4
+    x.copy_(tocha.arange(4.0))  # cross-device copy_ is allowed
+    assert x.is_cuda and x.tolist() == [0.0, 1.0, 2.0, 3.0]
+    w = tocha.ones(3, device="cuda", requires_grad=True)
+    for _ in range(2):  # the second backward accumulates into .grad on the device
+        (w * 2).sum().backward()
+    assert w.grad.is_cuda and w.grad.tolist() == [4.0] * 3
+
+
+@gpu
+def test_module_to_cuda_moves_params_buffers_and_grads():
+    m = tocha.nn.Sequential(tocha.nn.Linear(3, 4), tocha.nn.BatchNorm1d(4), tocha.nn.Linear(4, 2))
+    m(tocha.randn(5, 3)).sum().backward()
+    ref = {k: v.clone() for k, v in m.state_dict().items()}
+    grads = [p.grad.clone() for p in m.parameters()]
+    assert m.cuda() is m
+    for k, v in m.state_dict().items():
+        assert v.is_cuda and v.cpu().tolist() == ref[k].tolist(), k
+    for p, g in zip(m.parameters(), grads):
+        assert p.is_cuda and p.grad.is_cuda and p.grad.cpu().tolist() == g.tolist()
+    m.to("cpu", tocha.float64)
+    assert all(not p.is_cuda and p.dtype == tocha.float64 for p in m.parameters())
+
+
+def _mlp_losses(device, opt_name, steps=50):
+    tocha.manual_seed(0)
+    model = tocha.nn.Sequential(tocha.nn.Linear(20, 64), tocha.nn.ReLU(), tocha.nn.Linear(64, 64), tocha.nn.Tanh(),
+                                tocha.nn.Linear(64, 5)).to(device)
+    opt = (tocha.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4)
+           if opt_name == "sgd" else tocha.optim.Adam(model.parameters(), lr=1e-3, amsgrad=True))
+    rng = np.random.default_rng(0)
+    x = tocha.tensor(rng.standard_normal((128, 20)).astype(np.float32), device=device)
+    y = tocha.tensor(rng.integers(0, 5, 128), device=device)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = tocha.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    for p in model.parameters():
+        assert p.device.type == device
+        for v in opt.state[p].values():
+            if isinstance(v, tocha.Tensor):
+                assert v.device.type == device
+    return np.array(losses)
+
+
+@gpu
+@pytest.mark.parametrize("opt_name", ["sgd", "adam"])
+def test_mlp_training_cpu_and_cuda_losses_agree(opt_name):
+    cpu_l, gpu_l = _mlp_losses("cpu", opt_name), _mlp_losses("cuda", opt_name)
+    assert gpu_l[-1] < gpu_l[0] * 0.9
+    np.testing.assert_allclose(gpu_l, cpu_l, rtol=2e-3, atol=2e-4)
+
+
+@gpu
+@pytest.mark.parametrize("dtype", [tocha.float32, tocha.float64])
+@pytest.mark.parametrize("make_opt", [
+    lambda ps: tocha.optim.SGD(ps, lr=0.1),
+    lambda ps: tocha.optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01),
+    lambda ps: tocha.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, maximize=True),
+    lambda ps: tocha.optim.Adam(ps, lr=0.01, weight_decay=0.1),
+    lambda ps: tocha.optim.Adam(ps, lr=0.01, amsgrad=True, maximize=True),
+    lambda ps: tocha.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+])
+def test_optim_step_matches_cpu(make_opt, dtype):
+    rng = np.random.default_rng(0)
+    p0, grads = rng.standard_normal((7, 5)), [rng.standard_normal((7, 5)) for _ in range(4)]
+    res = {}
+    for device in ("cpu", "cuda"):
+        p = tocha.nn.Parameter(tocha.tensor(p0, dtype=dtype, device=device))
+        opt = make_opt([p])
+        for g in grads:
+            p.grad = tocha.tensor(g, dtype=dtype, device=device)
+            opt.step()
+        res[device] = p.detach().cpu().numpy()
+    tol = 1e-6 if dtype == tocha.float32 else 1e-13
+    np.testing.assert_allclose(res["cuda"], res["cpu"], rtol=tol, atol=tol)
+
+
+@gpu
+def test_optimizers_without_cuda_kernels_say_so():
+    p = tocha.nn.Parameter(tocha.ones(3, device="cuda"))
+    p.grad = tocha.ones(3, device="cuda")
+    with pytest.raises(NotImplementedError, match=r"\[rmsprop_step_\] has no CUDA kernel yet"):
+        tocha.optim.RMSprop([p]).step()
+
+
+@gpu
+def test_view_and_cat_backward_keep_gradients_on_the_device():
+    x = tocha.tensor(np.random.default_rng(4).standard_normal((4, 5)), requires_grad=True)
+    _cross_device(lambda x: x[1:3, ::2].sum() + x[0].sum() * 2 + x.diagonal().sum() + (tocha.cat([x, x * 2], 0) ** 2).sum()
+                  + x.narrow(1, 1, 3).mean(), [x], 1e-10, 1e-10)
+    d = x.detach().cuda()
+    with pytest.raises(RuntimeError, match="same device"):
+        tocha.cat([d, d.cpu()])

@@ -59,7 +59,7 @@ CUDA_REDUCE = frozenset({0, 2, 3, 4, 5, 6})
 CUDA_OPS = (
     "neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "square",
     "reciprocal", "log1p", "expm1", "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne",
-    "lt", "le", "gt", "ge", "sum", "mean", "amax", "amin", "max", "min", "softmax", "log_softmax",
+    "lt", "le", "gt", "ge", "sum", "mean", "amax", "amin", "softmax", "log_softmax",
     "cross_entropy", "matmul", "mm", "linear", "clone", "contiguous",
 )
 
@@ -90,9 +90,13 @@ def _code_name(kind, code):
     return names.get(code, f"{kind} op {code}")
 
 
-def not_implemented(op, a):
-    return NotImplementedError(f"[{op}] has no CUDA kernel yet (input on {device_str(a)}); move the tensor "
-                               "to the CPU with .cpu() for this op")
+_DT_NAMES = ("bool", "uint8", "int32", "int64", "float32", "float64")
+
+
+def not_implemented(op, a, dtype=None):
+    what = "" if dtype is None or dtype >= 4 else f" for {_DT_NAMES[dtype]}"
+    return NotImplementedError(f"[{op}] has no CUDA kernel{what} yet (input on {device_str(a)}); move the "
+                               "tensor to the CPU with .cpu() for this op")
 
 
 if not HAS_CUDA:
@@ -137,8 +141,8 @@ else:
 
     def unary(code, a):
         if a.device_type:
-            if code not in CUDA_UNARY:
-                raise not_implemented(_code_name("unary", code), a)
+            if code not in CUDA_UNARY or a.dtype < 4:  # the CUDA unary kernels are float-only
+                raise not_implemented(_code_name("unary", code), a, a.dtype)
             return _C.cuda_unary(code, a)
         return _C.unary(code, a)
 

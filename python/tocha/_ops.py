@@ -121,6 +121,14 @@ def _new(shape, dt, idx, fill):
     return _wrap(_C.zeros(shape, dt) if fill == 0 else _C.full(shape, float(fill), dt))
 
 
+def _zeros_on(shape, like):
+    """Zeros of ``shape`` with ``like``'s dtype and device (gradient buffers of view/index backward)."""
+    a = like._a
+    if not a.device_type:
+        return _wrap(_C.zeros(list(shape), a.dtype))
+    return _wrap(_dispatch.new(list(shape), a.dtype, a.device_index, 0))
+
+
 def empty(*size, dtype=None, device=None, requires_grad=False):
     """Uninitialised tensor of the given size."""
     if device is not None:
@@ -1191,7 +1199,7 @@ class _ExtremeDim(Function):
         if not ctx.keepdim:
             g = g.unsqueeze(ctx.dim)
             idx = idx.unsqueeze(ctx.dim)
-        out = zeros(*ctx.shape, dtype=g.dtype)
+        out = _zeros_on(ctx.shape, g)
         return out.scatter(ctx.dim, idx, g), None, None, None
 
 
@@ -1966,7 +1974,7 @@ def narrow(input, dim, start, length):
 
 def _slice(input, dim, start, stop, step):
     def back(g, shape):
-        z = zeros(*shape, dtype=g.dtype)
+        z = _zeros_on(shape, g)
         _K.copy_(z._a.slice(dim, start, stop, step), g._a)
         return z
 
@@ -1978,7 +1986,7 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
         raise NotImplementedError("diagonal: only the main diagonal of 2-d tensors is supported")
 
     def back(g, shape):
-        z = zeros(*shape, dtype=g.dtype)
+        z = _zeros_on(shape, g)
         _K.copy_(z._a.diagonal(), g._a)
         return z
 
@@ -2225,7 +2233,12 @@ class Cat(Function):
             total += s[d]
         oshape = list(ref)
         oshape[d] = total
-        out = _C.empty(oshape, dt)
+        a0 = tensors[0]._a  # the result lives on the inputs' device, which must be one
+        if builtins.any(t._a.device_type for t in tensors):
+            for t in tensors[1:]:
+                if t._a.device_type != a0.device_type or t._a.device_index != a0.device_index:
+                    raise _dispatch.mismatch(a0, t._a)
+        out = _C.empty(oshape, dt) if not a0.device_type else _dispatch.new(oshape, dt, a0.device_index)
         off = 0
         sizes = []
         for t, s in zip(tensors, shapes):
@@ -2335,7 +2348,7 @@ def unbind(input, dim=0):
 
 def select(input, dim, index):
     def back(g, shape):
-        z = zeros(*shape, dtype=g.dtype)
+        z = _zeros_on(shape, g)
         _K.copy_(z._a.select(dim, index), g._a)
         return z
 
@@ -2526,7 +2539,7 @@ class Index(Function):
 
     @staticmethod
     def backward(ctx, g):
-        z = zeros(*ctx.shape, dtype=g.dtype)
+        z = _zeros_on(ctx.shape, g)
         v = _apply_steps(z._a, ctx.steps)
         if ctx.adv is None:
             _K.copy_(v, g._a)
@@ -2655,7 +2668,7 @@ class IndexSelect(Function):
 
     @staticmethod
     def backward(ctx, g):
-        z = _C.zeros(ctx.shape, g._a.dtype)
+        z = _zeros_on(ctx.shape, g)._a
         if not ctx.shape:
             return _wrap(g._a.reshape([])), None, None
         _C.index_put_(z, ctx.dim, ctx.index._a.reshape([-1]), g._a, True)
@@ -2678,7 +2691,7 @@ class Gather(Function):
 
     @staticmethod
     def backward(ctx, g):
-        z = zeros(*ctx.shape, dtype=g.dtype)
+        z = _zeros_on(ctx.shape, g)
         if not ctx.shape:
             return g.reshape(()), None, None
         _C.scatter_add_(z._a, ctx.dim, ctx.index._a, g._a)
