@@ -443,15 +443,20 @@ def test_module_to_cpu_round_trip_keeps_values_grads_and_buffers():
     grads = [p.grad.clone() for p in m.parameters()]
     params = list(m.parameters())
     assert m.to("cpu") is m and m.cpu() is m and m.to(tocha.device("cpu")) is m
-    assert list(m.parameters()) == params  # nothing to move: the same Parameter objects
+    opt = tocha.optim.SGD(m.parameters(), lr=0.1)
     m.to("cpu", tocha.float64)
     assert all(p.dtype == tocha.float64 and p.grad.dtype == tocha.float64 for p in m.parameters())
+    # parameters are converted in place (as PyTorch): the same objects, so an optimiser made before .to() works
+    assert all(a is b for a, b in zip(m.parameters(), params))
     m.to(tocha.zeros(1))  # .to(tensor): its dtype (float32) and device (cpu)
     for (k, v), (k2, v2) in zip(m.state_dict().items(), before.items()):
         assert k == k2 and v.dtype == v2.dtype and v.device.type == "cpu"
         np.testing.assert_array_equal(v.numpy(), v2.numpy())
     for p, g in zip(m.parameters(), grads):
         np.testing.assert_array_equal(p.grad.numpy(), g.numpy())
+    w0 = params[0].detach().clone()
+    opt.step()
+    np.testing.assert_allclose(params[0].detach().numpy(), (w0 - 0.1 * params[0].grad).numpy(), rtol=1e-6)
     with pytest.raises(TypeError, match="floating point"):
         m.to(tocha.int64)
 
@@ -882,3 +887,19 @@ def test_view_and_cat_backward_keep_gradients_on_the_device():
     d = x.detach().cuda()
     with pytest.raises(RuntimeError, match="same device"):
         tocha.cat([d, d.cpu()])
+
+
+@gpu
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_dropout_masks_are_identical_on_cpu_and_cuda(p):
+    x = tocha.tensor(np.random.default_rng(5).standard_normal((33, 65)), dtype=tocha.float32)
+    outs = []
+    for device in ("cpu", "cuda"):
+        xd = x.to(device).requires_grad_()
+        tocha.manual_seed(11)
+        y = tocha.nn.functional.dropout(xd, p) + tocha.nn.functional.dropout2d(xd.reshape(1, 33, 65, 1), p).reshape(33, 65)
+        y.sum().backward()
+        assert y.device.type == device and xd.grad.device.type == device
+        outs.append((y.detach().cpu().numpy(), xd.grad.cpu().numpy(), tocha.bernoulli(tocha.full((9,), 0.5, device=device)).cpu().numpy()))
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(b, a)  # the same Philox draws: bitwise-equal masks

@@ -702,6 +702,23 @@ void uniform_(const Array& a, double lo, double hi) {
   });
 }
 
+template <typename T>
+__global__ void bernoulli_kernel(T* p, int64_t n, uint64_t base, uint64_t seed, double prob) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    const uint64_t b = bits64(base, seed, i);
+    p[i] = (T)((double)(b >> 11) * (1.0 / 9007199254740992.0) < prob ? 1 : 0);  // u01(b) < p, as the CPU
+  }
+}
+
+// Same draws as cpu::bernoulli_ (one 64-bit Philox word per element), so a seed gives the same mask
+// on both devices (dropout).
+void bernoulli_(const Array& a, double p) {
+  if (!(p >= 0 && p <= 1)) throw ValueError("[bernoulli_] expects p to be in [0, 1], but got p=" + std::to_string(p));
+  fill_random(a, "bernoulli_", [&](const Array& w, int64_t n, uint64_t base, uint64_t seed) {
+    TOCHA_DISPATCH_ALL(w.dtype, T, { bernoulli_kernel<T><<<grid_for(n), kThreads>>>(w.raw<T>(), n, base, seed, p); });
+  });
+}
+
 void normal_(const Array& a, double mean, double std) {
   if (!is_floating(a.dtype)) throw TypeError("[normal_] expected a floating-point tensor");
   if (!(std >= 0)) throw ValueError("[normal_] expects std >= 0.0, but found std " + std::to_string(std));

@@ -69,6 +69,7 @@ Array matmul(const Array& a, const Array& b);  // 2-d (M,K) @ (K,N) only for now
 // ---- random (kernels.cu): the CPU Philox stream (random.cpp), shared generator state ----
 void uniform_(const Array& a, double lo, double hi);
 void normal_(const Array& a, double mean, double std);
+void bernoulli_(const Array& a, double p);  // 1 with probability p (any dtype); the CPU's draws
 
 // ---- optimiser updates (optim.cu): same arguments and arithmetic as csrc/cpu/optim.h ----
 void sgd_step_(const Array& param, const Array& grad, const std::optional<Array>& momentum_buffer, double lr,

@@ -40,6 +40,7 @@ CUDA_KERNELS = {
     "linear": ("cuda_matmul", "cuda_binary", "cuda_unary"),
     "uniform_": ("cuda_uniform_",),
     "normal_": ("cuda_normal_",),
+    "bernoulli_": ("cuda_bernoulli_",),
     "copy_": ("cuda_copy_", "to_device"),
     "fill_": ("cuda_fill_",),
     "sgd_step_": ("cuda_sgd_step_",),
@@ -294,6 +295,9 @@ else:
 
     def normal_(a, mean, std):
         return _C.cuda_normal_(a, mean, std) if a.device_type else _C.normal_(a, mean, std)
+
+    def bernoulli_(a, p):
+        return _C.cuda_bernoulli_(a, p) if a.device_type else _C.bernoulli_(a, p)
 
     def copy_(dst, src):
         if dst.device_type or src.device_type:

@@ -444,7 +444,8 @@ def normal(mean, std, size=None, generator=None, dtype=None):
     m = mean if isinstance(mean, Tensor) else None
     s = std if isinstance(std, Tensor) else None
     shape = (m if m is not None else s).shape
-    z = randn(*shape, generator=generator, dtype=(m if m is not None else s).dtype)
+    ref = m if m is not None else s
+    z = randn(*shape, generator=generator, dtype=ref.dtype, device=_like_device(ref, None))
     return z * std + mean
 
 
@@ -452,9 +453,9 @@ def bernoulli(input, p=None, generator=None):
     """Draw 0/1 with probability ``input`` (elementwise) or ``p``."""
     if p is not None:
         t = empty_like(input)
-        _with_gen(generator, lambda: _C.bernoulli_(t._a, float(p)))
+        _with_gen(generator, lambda: _K.bernoulli_(t._a, float(p)))
         return t
-    u = rand(*input.shape, generator=generator, dtype=input.dtype)
+    u = rand(*input.shape, generator=generator, dtype=input.dtype, device=_like_device(input, None))
     return (u < input).to(input.dtype)
 
 
@@ -2983,7 +2984,7 @@ def _random_inplace(kind):
             _with_gen(generator, lambda: _K.normal_(self._a, float(m), float(s)))
         elif kind == "bernoulli":
             p = kwargs.get("p", args[0] if args else 0.5)
-            _with_gen(generator, lambda: _C.bernoulli_(self._a, float(p)))
+            _with_gen(generator, lambda: _K.bernoulli_(self._a, float(p)))
         elif kind == "random":
             lo, hi = (0, args[0]) if len(args) == 1 else args
             _with_gen(generator, lambda: _C.randint_(self._a, int(lo), int(hi)))

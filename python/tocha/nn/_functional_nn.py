@@ -13,6 +13,7 @@ import math
 import numbers
 
 from .. import _C, _ops
+from .._dispatch import K as _K  # _C, with CUDA dispatch in a CUDA build
 from .._ops import Function, _wrap, register
 from .._tensor import Tensor
 from ..autograd.grad_mode import _state, no_grad
@@ -593,12 +594,13 @@ def _check_p(p):
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
-def _keep_mask(shape, p, dtype):
-    """Bernoulli(1 - p) mask from tocha's Philox stream, scaled by 1 / (1 - p) (inverted dropout)."""
-    m = _ops.empty(*shape, dtype=dtype)
-    _C.bernoulli_(m._a, 1.0 - p)
+def _keep_mask(shape, p, like):
+    """Bernoulli(1 - p) mask from tocha's Philox stream, scaled by 1 / (1 - p) (inverted dropout), with
+    ``like``'s dtype and device (the same seed gives the same mask on the CPU and on CUDA)."""
+    m = _ops.empty(*shape, dtype=like.dtype, device=like.device if like._a.device_type else None)
+    _K.bernoulli_(m._a, 1.0 - p)
     if p < 1.0:
-        _C.binary_scalar_(_ops.B_MUL, m._a, 1.0 / (1.0 - p))
+        _K.binary_scalar_(_ops.B_MUL, m._a, 1.0 / (1.0 - p))
     return m
 
 
@@ -615,7 +617,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     _check_p(p)
     if not training or p == 0.0:
         return input
-    return _apply_mask(input, _keep_mask(input.shape, p, input.dtype), inplace)
+    return _apply_mask(input, _keep_mask(input.shape, p, input), inplace)
 
 
 def _feature_dropout(input, p, training, inplace, batched_ndim, name):
@@ -627,7 +629,7 @@ def _feature_dropout(input, p, training, inplace, batched_ndim, name):
         return input
     nlead = 2 if input.ndim == batched_ndim else 1
     shape = tuple(input.shape[:nlead]) + (1,) * (input.ndim - nlead)
-    return _apply_mask(input, _keep_mask(shape, p, input.dtype), inplace)
+    return _apply_mask(input, _keep_mask(shape, p, input), inplace)
 
 
 @register()

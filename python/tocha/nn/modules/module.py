@@ -273,10 +273,11 @@ class Module:
                     continue
                 new = fn(p)
                 if new is not p:
-                    np_ = Parameter(new.detach(), p.requires_grad)
+                    # in place, like PyTorch's param.data = fn(param): an optimiser made before .to()/.cuda()
+                    # keeps updating the module's parameters
+                    p.data = new.detach()
                     if p.grad is not None:
-                        np_.grad = fn(p.grad)
-                    m._parameters[k] = np_
+                        p.grad = fn(p.grad)
             for k, b in m._buffers.items():
                 if b is not None:
                     m._buffers[k] = fn(b)
