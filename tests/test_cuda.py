@@ -348,6 +348,7 @@ def _supported_codes(fn, prefix):
 
 
 def test_dispatch_table_names_declared_cuda_bindings():
+    import tocha.nn.functional  # noqa: F401  (registers the nn ops)
     from tocha import _dispatch
 
     declared = _declared_cuda_bindings()
@@ -778,8 +779,8 @@ def test_device_mismatch_and_missing_kernels_raise_clear_errors():
         a.tan()
     with pytest.raises(NotImplementedError, match="cuda:0"):
         tocha.where(a > 0, a, a)  # a CPU-only kernel refuses device storage: never a crash
-    with pytest.raises(NotImplementedError, match="cuda:0"):
-        tocha.nn.functional.layer_norm(tocha.ones(2, 3, device="cuda"), (3,))
+    with pytest.raises(NotImplementedError, match=r"\[.*\] expected a CPU tensor, got cuda:0"):
+        tocha.nn.functional.leaky_relu(tocha.ones(2, 3, device="cuda"))
 
 
 @gpu
@@ -903,3 +904,20 @@ def test_dropout_masks_are_identical_on_cpu_and_cuda(p):
         outs.append((y.detach().cpu().numpy(), xd.grad.cpu().numpy(), tocha.bernoulli(tocha.full((9,), 0.5, device=device)).cpu().numpy()))
     for a, b in zip(*outs):
         np.testing.assert_array_equal(b, a)  # the same Philox draws: bitwise-equal masks
+
+
+@gpu
+@pytest.mark.parametrize("dtype", [tocha.float32, tocha.float64])
+@pytest.mark.parametrize("kind", ["affine", "plain", "rms", "rms_weight", "big_mean"])
+def test_layer_norm_matches_cpu(kind, dtype):
+    rng = np.random.default_rng(6)
+    x = tocha.tensor(rng.standard_normal((5, 7, 300)) + (1e3 if kind == "big_mean" else 0), dtype=dtype,
+                     requires_grad=True)
+    w = tocha.tensor(rng.uniform(0.5, 1.5, 300), dtype=dtype, requires_grad=True)
+    b = tocha.tensor(rng.standard_normal(300), dtype=dtype, requires_grad=True)
+    F = tocha.nn.functional
+    fn = {"affine": lambda x, w, b: F.layer_norm(x, (300,), w, b), "plain": lambda x, w, b: F.layer_norm(x, (7, 300)),
+          "rms": lambda x, w, b: F.rms_norm(x, (300,)), "rms_weight": lambda x, w, b: F.rms_norm(x, (300,), w),
+          "big_mean": lambda x, w, b: F.layer_norm(x, (300,), w, b)}[kind]
+    tol = 2e-4 if dtype == tocha.float32 else 1e-10
+    _cross_device(fn, [x, w, b], tol, tol)

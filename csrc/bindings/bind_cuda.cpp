@@ -69,6 +69,8 @@ void bind_cuda(py::module_& m) {
   m.def("cuda_uniform_", &cuda::uniform_, nogil());
   m.def("cuda_normal_", &cuda::normal_, nogil());
   m.def("cuda_bernoulli_", &cuda::bernoulli_, nogil());
+  m.def("cuda_layer_norm_forward", &cuda::layer_norm_forward, nogil());
+  m.def("cuda_layer_norm_backward", &cuda::layer_norm_backward, nogil());
   m.def("cuda_sgd_step_", &cuda::sgd_step_, py::arg("param"), py::arg("grad"), py::arg("momentum_buffer"),
         py::arg("lr"), py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"),
         py::arg("maximize"), py::arg("first_step"), nogil());

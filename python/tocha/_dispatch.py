@@ -41,6 +41,8 @@ CUDA_KERNELS = {
     "uniform_": ("cuda_uniform_",),
     "normal_": ("cuda_normal_",),
     "bernoulli_": ("cuda_bernoulli_",),
+    "layer_norm_forward": ("cuda_layer_norm_forward",),
+    "layer_norm_backward": ("cuda_layer_norm_backward",),
     "copy_": ("cuda_copy_", "to_device"),
     "fill_": ("cuda_fill_",),
     "sgd_step_": ("cuda_sgd_step_",),
@@ -61,7 +63,7 @@ CUDA_OPS = (
     "neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "square",
     "reciprocal", "log1p", "expm1", "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne",
     "lt", "le", "gt", "ge", "sum", "mean", "amax", "amin", "softmax", "log_softmax",
-    "cross_entropy", "matmul", "mm", "linear", "clone", "contiguous",
+    "cross_entropy", "matmul", "mm", "linear", "clone", "contiguous", "layer_norm", "rms_norm",
 )
 
 _K_NAMES = {"unary": None, "binary": None, "reduce": None}  # filled lazily from _ops' U_/B_/R_ constants
@@ -298,6 +300,16 @@ else:
 
     def bernoulli_(a, p):
         return _C.cuda_bernoulli_(a, p) if a.device_type else _C.bernoulli_(a, p)
+
+    def layer_norm_forward(x, w, b, d, eps, rms):
+        if x.device_type:
+            return _C.cuda_layer_norm_forward(x, w, b, d, eps, rms)
+        return _C.layer_norm_forward(x, w, b, d, eps, rms)
+
+    def layer_norm_backward(g, x, w, mean, rstd, d, rms):
+        if x.device_type or g.device_type:
+            return _C.cuda_layer_norm_backward(same_device(x, g), x, w, mean, rstd, d, rms)
+        return _C.layer_norm_backward(g, x, w, mean, rstd, d, rms)
 
     def copy_(dst, src):
         if dst.device_type or src.device_type:

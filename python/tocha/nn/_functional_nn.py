@@ -717,7 +717,7 @@ class _LayerNorm(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, d, eps, rms):
-        y, mean, rstd = _C.layer_norm_forward(x._a, None if w is None else w._a, None if b is None else b._a,
+        y, mean, rstd = _K.layer_norm_forward(x._a, None if w is None else w._a, None if b is None else b._a,
                                               d, eps, rms)
         ctx.save_for_backward(x, w)
         ctx.mean, ctx.rstd, ctx.d, ctx.rms, ctx.has_b = mean, rstd, d, rms, b is not None
@@ -727,7 +727,7 @@ class _LayerNorm(Function):
     def backward(ctx, g):
         _no_double_backward("layer_norm")
         x, w = ctx.saved_tensors
-        gx, gw, gb = _C.layer_norm_backward(g._a, x._a, None if w is None else w._a, ctx.mean, ctx.rstd,
+        gx, gw, gb = _K.layer_norm_backward(g._a, x._a, None if w is None else w._a, ctx.mean, ctx.rstd,
                                             ctx.d, ctx.rms)
         return (_wrap(gx), None if w is None else _wrap(gw), _wrap(gb) if ctx.has_b else None,
                 None, None, None)
