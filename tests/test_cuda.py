@@ -20,7 +20,7 @@ import tocha
 from tocha import _C
 from tocha._ops import (B_ADD, B_DIV, B_EQ, B_GT, B_MAXIMUM, B_MINIMUM, B_MUL, B_POW, B_RELU_GRAD, B_SUB,
                         B_TANH_GRAD, R_AMAX, R_MAX, R_MEAN, R_MIN, R_SUM, U_ABS, U_EXP, U_LOG, U_NEG, U_RELU,
-                        U_SIGMOID, U_SQRT, U_TANH, U_TAN)
+                        U_ROUND, U_SIGMOID, U_SIGN, U_SQRT, U_TANH, U_TAN)
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILT_WITH_CUDA = bool(getattr(_C, "has_cuda", False))
@@ -160,7 +160,7 @@ def test_philox_stream_matches_cpu(dtype, n):
 
 @gpu
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("op", [U_NEG, U_ABS, U_EXP, U_LOG, U_SQRT, U_TANH, U_SIGMOID, U_RELU])
+@pytest.mark.parametrize("op", [U_NEG, U_ABS, U_EXP, U_LOG, U_SQRT, U_TANH, U_SIGMOID, U_RELU, U_SIGN, U_ROUND])
 def test_unary_matches_cpu(op, dtype):
     x = _rand((33, 65), dtype)
     if op in (U_LOG, U_SQRT):

@@ -107,6 +107,11 @@ __device__ __forceinline__ T unary_op(int op, T x) {
     case Unary::Reciprocal: return T(1) / x;
     case Unary::Log1p: return log1p(x);
     case Unary::Expm1: return expm1(x);
+    case Unary::Sign: return (T)((x > T(0)) - (x < T(0)));  // as the CPU kernel (abs backward needs it)
+    case Unary::Floor: return floor(x);
+    case Unary::Ceil: return ceil(x);
+    case Unary::Trunc: return trunc(x);
+    case Unary::Round: return rint(x);  // half to even, as torch.round
     default: return x;
   }
 }
@@ -114,7 +119,8 @@ bool unary_supported(Unary op) {
   switch (op) {
     case Unary::Neg: case Unary::Abs: case Unary::Exp: case Unary::Log: case Unary::Sqrt: case Unary::Rsqrt:
     case Unary::Sin: case Unary::Cos: case Unary::Tanh: case Unary::Sigmoid: case Unary::Relu:
-    case Unary::Square: case Unary::Reciprocal: case Unary::Log1p: case Unary::Expm1: return true;
+    case Unary::Square: case Unary::Reciprocal: case Unary::Log1p: case Unary::Expm1: case Unary::Sign:
+    case Unary::Floor: case Unary::Ceil: case Unary::Trunc: case Unary::Round: return true;
     default: return false;
   }
 }

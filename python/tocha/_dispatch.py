@@ -34,7 +34,7 @@ CUDA_KERNELS = {
     "reduce": ("cuda_reduce",),
     "softmax": ("cuda_softmax",),
     "softmax_backward": ("cuda_softmax_backward",),
-    "cross_entropy_forward": ("cuda_cross_entropy_forward", "cuda_reduce", "to_device"),
+    "cross_entropy_forward": ("cuda_cross_entropy_forward", "to_device"),
     "cross_entropy_backward": ("cuda_cross_entropy_backward",),
     "matmul": ("cuda_matmul", "cuda_copy_", "cuda_empty"),
     "linear": ("cuda_matmul", "cuda_binary", "cuda_unary"),
@@ -50,8 +50,9 @@ CUDA_KERNELS = {
 }
 
 # Op codes (csrc/core/ops.h) with a CUDA kernel (csrc/cuda/kernels.cu: unary_supported / binary_supported).
-# U_NEG U_ABS U_EXP U_LOG U_SQRT U_RSQRT U_SIN U_COS U_TANH U_SIGMOID U_RELU U_SQUARE U_RECIPROCAL U_LOG1P U_EXPM1
-CUDA_UNARY = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 19, 18, 16, 17})
+# U_NEG U_ABS U_EXP U_LOG U_SQRT U_RSQRT U_SIN U_COS U_TANH U_SIGMOID U_RELU U_SQUARE U_RECIPROCAL U_LOG1P U_EXPM1,
+# U_SIGN U_FLOOR U_CEIL U_ROUND U_TRUNC
+CUDA_UNARY = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 19, 18, 16, 17, 12, 13, 14, 15, 25})
 # B_ADD B_SUB B_MUL B_DIV B_POW B_MAXIMUM B_MINIMUM, comparisons B_EQ..B_GE, B_RELU_GRAD B_SIGMOID_GRAD B_TANH_GRAD
 CUDA_BINARY = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 24, 25, 26})
 # R_SUM R_MAX R_MIN R_MEAN R_AMAX R_AMIN
@@ -61,7 +62,7 @@ CUDA_REDUCE = frozenset({0, 2, 3, 4, 5, 6})
 # each against the CPU on a GPU machine).
 CUDA_OPS = (
     "neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "square",
-    "reciprocal", "log1p", "expm1", "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne",
+    "reciprocal", "log1p", "expm1", "sign", "floor", "ceil", "trunc", "round", "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne",
     "lt", "le", "gt", "ge", "sum", "mean", "amax", "amin", "softmax", "log_softmax",
     "cross_entropy", "matmul", "mm", "linear", "clone", "contiguous", "layer_norm", "rms_norm",
 )
