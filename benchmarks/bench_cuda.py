@@ -4,7 +4,8 @@
 
 Prints one table row per case: median milliseconds of tocha and torch, achieved TFLOP/s (GEMM) or
 GB/s (memory-bound ops), and the ratio torch_time / tocha_time (>= 1 means tocha is faster).
-Goal from the [cuda] issue: SGEMM >= 0.8x cuBLAS at 4096^3. Every call is followed by a device
+Goal from the [cuda] issue: SGEMM >= 0.8x cuBLAS at 4096^3; the MLP training step (Tensor level, through
+tocha's device dispatch) against the same model in PyTorch CUDA. Every call is followed by a device
 synchronize, so times include launch overhead. Exits with a message (status 1) when tocha was built
 without CUDA or no GPU is visible. Needs a tocha built with -Ccmake.define.TOCHA_CUDA=ON.
 """
@@ -27,6 +28,26 @@ def _median_ms(fn, sync, repeats, warmup=2):
         sync()
         times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times)
+
+
+def _mlp_step(mod, batch, width):
+    """One SGD(momentum) training step of a 784-width-width-10 ReLU MLP on CUDA, for ``mod`` = tocha/torch."""
+    mod.manual_seed(0)
+    nn = mod.nn
+    model = nn.Sequential(nn.Linear(784, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+                          nn.Linear(width, 10)).to("cuda")
+    opt = mod.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rng = np.random.default_rng(0)
+    x = mod.tensor(rng.standard_normal((batch, 784)).astype(np.float32), device="cuda")
+    y = mod.tensor(rng.integers(0, 10, batch), device="cuda")
+
+    def step():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    return step
 
 
 def main():
@@ -93,6 +114,12 @@ def main():
     t = _median_ms(lambda: _C.cuda_binary(0, dx, dx), csync, args.repeats)
     r = _median_ms(lambda: tx + tx, tsync, args.repeats)
     row(f"add f32 {rows}x{cols}", t, r, "GB", 3 * nbytes / 1e3)
+    # Tensor-level training step through the device dispatch (Module.to, autograd, fused CE, SGD kernel)
+    for batch, width in ((64, 256), (1024, 1024)):
+        t = _median_ms(_mlp_step(tocha, batch, width), csync, args.repeats)
+        r = _median_ms(_mlp_step(torch, batch, width), tsync, args.repeats)
+        flops = 6.0 * batch * (784 * width + width * width + width * 10)  # fwd + bwd GEMMs
+        row(f"MLP 784-{width}-{width}-10 step b={batch}", t, r, "TF", flops / 1e3)
     print(f"allocator: allocated={tocha.cuda.memory_allocated()} peak={tocha.cuda.max_memory_allocated()} "
           f"reserved={tocha.cuda.memory_reserved()}")
 

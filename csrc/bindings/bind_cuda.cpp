@@ -43,6 +43,13 @@ void bind_cuda(py::module_& m) {
         return cuda::to_device(a, Device{t, t == DeviceType::CPU ? 0 : index});
       },
       py::arg("array"), py::arg("device_type"), py::arg("index") = 0, nogil());
+  m.def(
+      "cuda_empty",
+      [](const Shape& shape, int dtype, int index) {
+        if (index < 0) throw ValueError("[cuda_empty] device index must be non-negative, got " + std::to_string(index));
+        return Array::empty(shape, code<DType>(dtype, kNumDTypes, "dtype"), Device{DeviceType::CUDA, index});
+      },
+      py::arg("shape"), py::arg("dtype"), py::arg("index") = 0, nogil());
   m.def("cuda_copy_", &cuda::copy_, nogil());
   m.def("cuda_fill_", &cuda::fill_, nogil());
   m.def("cuda_unary", [](int op, const Array& a) { return cuda::unary(code<cuda::Unary>(op, (int)cuda::Unary::Count, "unary op"), a); }, nogil());
@@ -61,6 +68,16 @@ void bind_cuda(py::module_& m) {
   m.def("cuda_matmul", &cuda::matmul, nogil());
   m.def("cuda_uniform_", &cuda::uniform_, nogil());
   m.def("cuda_normal_", &cuda::normal_, nogil());
+  m.def("cuda_bernoulli_", &cuda::bernoulli_, nogil());
+  m.def("cuda_layer_norm_forward", &cuda::layer_norm_forward, nogil());
+  m.def("cuda_layer_norm_backward", &cuda::layer_norm_backward, nogil());
+  m.def("cuda_sgd_step_", &cuda::sgd_step_, py::arg("param"), py::arg("grad"), py::arg("momentum_buffer"),
+        py::arg("lr"), py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"),
+        py::arg("maximize"), py::arg("first_step"), nogil());
+  m.def("cuda_adam_step_", &cuda::adam_step_, py::arg("param"), py::arg("grad"), py::arg("exp_avg"),
+        py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
+        py::arg("eps"), py::arg("weight_decay"), py::arg("step"), py::arg("amsgrad"), py::arg("maximize"),
+        py::arg("decoupled"), nogil());
 }
 #else
 void bind_cuda(py::module_&) {}

@@ -114,6 +114,8 @@ PYBIND11_MODULE(_C, m) {
       PyErr_SetString(PyExc_IndexError, e.what());
     } catch (const tocha::TypeError& e) {
       PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const tocha::NotImplementedError& e) {
+      PyErr_SetString(PyExc_NotImplementedError, e.what());
     }
   });
 

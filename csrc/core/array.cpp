@@ -469,16 +469,24 @@ Array Array::contiguous() const {
   return clone();
 }
 
+// clone/astype (and so contiguous/reshape) keep the array on its device: CUDA arrays copy on the GPU.
+static void copy_on_device(const Array& dst, const Array& src) {
+#ifdef TOCHA_WITH_CUDA
+  if (dst.device().type == DeviceType::CUDA) return cuda::copy_(dst, src);
+#endif
+  cpu::copy_(dst, src);
+}
+
 Array Array::clone() const {
   Array r = Array::empty(shape, dtype, device());
-  cpu::copy_(r, *this);
+  copy_on_device(r, *this);
   return r;
 }
 
 Array Array::astype(DType dt) const {
   if (dt == dtype) return *this;
   Array r = Array::empty(shape, dt, device());
-  cpu::copy_(r, *this);
+  copy_on_device(r, *this);
   return r;
 }
 

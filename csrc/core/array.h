@@ -18,6 +18,7 @@ namespace tocha {
 struct ValueError : std::runtime_error { using std::runtime_error::runtime_error; };
 struct IndexError : std::runtime_error { using std::runtime_error::runtime_error; };
 struct TypeError : std::runtime_error { using std::runtime_error::runtime_error; };
+struct NotImplementedError : std::runtime_error { using std::runtime_error::runtime_error; };
 // std::runtime_error itself maps to RuntimeError.
 
 // ---- dtypes ----
@@ -122,8 +123,8 @@ class Array {
   // dereferenced on the host: it throws instead. Device code uses raw_ptr()/raw<T>().
   char* data_ptr() const {
     if (storage->device.type != DeviceType::CPU)
-      throw std::runtime_error("expected a CPU tensor but got one on " + storage->device.str() +
-                               " (this op has no CUDA implementation)");
+      throw NotImplementedError("expected a CPU tensor but got one on " + storage->device.str() +
+                                "; this op has no CUDA implementation yet");
     return raw_ptr();
   }
   template <typename T> T* data() const { return reinterpret_cast<T*>(data_ptr()); }

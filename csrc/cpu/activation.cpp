@@ -56,7 +56,8 @@ void act_bwd(ActOp op, int64_t n, T* gx, const T* g, const T* x, T p1, T p2) {
 
 void check_float_cpu(const Array& a, const char* op) {
   if (a.device().type != DeviceType::CPU)
-    throw std::runtime_error(std::string("[") + op + "] expected a CPU tensor, got " + a.device().str());
+    throw NotImplementedError(std::string("[") + op + "] expected a CPU tensor, got " + a.device().str() +
+                              " (no CUDA kernel for this op yet)");
   if (!is_floating(a.dtype))
     throw TypeError(std::string("[") + op + "] expected a floating-point tensor, got " + dtype_name(a.dtype));
 }

@@ -27,7 +27,8 @@ using acc_t = std::conditional_t<std::is_floating_point_v<T>, T, double>;
 
 void check_cpu(const Array& a, const char* op) {
   if (a.device().type != DeviceType::CPU)
-    throw std::runtime_error(std::string("[") + op + "] expected a CPU tensor, got " + a.device().str());
+    throw NotImplementedError(std::string("[") + op + "] expected a CPU tensor, got " + a.device().str() +
+                              " (no CUDA kernel for this op yet)");
 }
 
 void check_writable_no_overlap(const Array& a, const char* op) {

@@ -15,7 +15,8 @@ namespace {
 
 void check_x(const Array& x, const char* op) {
   if (x.device().type != DeviceType::CPU)
-    throw std::runtime_error(std::string("[") + op + "] expected a CPU tensor, got " + x.device().str());
+    throw NotImplementedError(std::string("[") + op + "] expected a CPU tensor, got " + x.device().str() +
+                              " (no CUDA kernel for this op yet)");
   if (!is_floating(x.dtype))
     throw TypeError(std::string("[") + op + "] expected a floating-point tensor, got " + dtype_name(x.dtype));
 }

@@ -66,7 +66,9 @@ inline double u01(uint64_t b) { return (double)(b >> 11) * (1.0 / 90071992547409
 
 template <typename F>
 void fill_random(const Array& a, const char* op, F f) {
-  if (a.device().type != DeviceType::CPU) throw std::runtime_error(std::string("[") + op + "] expected a CPU tensor");
+  if (a.device().type != DeviceType::CPU)
+    throw NotImplementedError(std::string("[") + op + "] expected a CPU tensor, got " + a.device().str() +
+                              " (no CUDA kernel for this op yet)");
   int64_t n = a.numel();
   if (n == 0) return;
   Array work = a.is_contiguous() ? a : Array::empty(a.shape, a.dtype);

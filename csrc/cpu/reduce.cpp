@@ -215,7 +215,9 @@ int64_t arg_row(const T* p, int64_t n, int64_t st) {
 Array reduce(Reduce op, const Array& a, std::vector<int64_t> dims, bool keepdim, std::optional<DType> out_dtype) {
   static const char* names[] = {"sum", "prod", "max", "min", "mean", "amax", "amin", "all", "any"};
   const char* name = names[(int)op];
-  if (a.device().type != DeviceType::CPU) throw std::runtime_error(std::string("[") + name + "] expected a CPU tensor");
+  if (a.device().type != DeviceType::CPU)
+    throw NotImplementedError(std::string("[") + name + "] expected a CPU tensor, got " + a.device().str() +
+                              " (no CUDA kernel for this op yet)");
   auto red = reduced_mask(a, dims, name);
   Shape oshape = out_shape(a, red, keepdim);
   Array src = a;

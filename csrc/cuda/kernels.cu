@@ -107,6 +107,11 @@ __device__ __forceinline__ T unary_op(int op, T x) {
     case Unary::Reciprocal: return T(1) / x;
     case Unary::Log1p: return log1p(x);
     case Unary::Expm1: return expm1(x);
+    case Unary::Sign: return (T)((x > T(0)) - (x < T(0)));  // as the CPU kernel (abs backward needs it)
+    case Unary::Floor: return floor(x);
+    case Unary::Ceil: return ceil(x);
+    case Unary::Trunc: return trunc(x);
+    case Unary::Round: return rint(x);  // half to even, as torch.round
     default: return x;
   }
 }
@@ -114,7 +119,8 @@ bool unary_supported(Unary op) {
   switch (op) {
     case Unary::Neg: case Unary::Abs: case Unary::Exp: case Unary::Log: case Unary::Sqrt: case Unary::Rsqrt:
     case Unary::Sin: case Unary::Cos: case Unary::Tanh: case Unary::Sigmoid: case Unary::Relu:
-    case Unary::Square: case Unary::Reciprocal: case Unary::Log1p: case Unary::Expm1: return true;
+    case Unary::Square: case Unary::Reciprocal: case Unary::Log1p: case Unary::Expm1: case Unary::Sign:
+    case Unary::Floor: case Unary::Ceil: case Unary::Trunc: case Unary::Round: return true;
     default: return false;
   }
 }
@@ -699,6 +705,23 @@ void uniform_(const Array& a, double lo, double hi) {
   if (!(lo <= hi)) throw ValueError("[uniform_] expects to return a [from, to) range, but found from=" + std::to_string(lo) + " > to=" + std::to_string(hi));
   fill_random(a, "uniform_", [&](const Array& w, int64_t n, uint64_t base, uint64_t seed) {
     TOCHA_DISPATCH_FLOAT(w.dtype, T, "uniform_", { uniform_kernel<T><<<grid_for(n), kThreads>>>(w.raw<T>(), n, base, seed, lo, hi); });
+  });
+}
+
+template <typename T>
+__global__ void bernoulli_kernel(T* p, int64_t n, uint64_t base, uint64_t seed, double prob) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    const uint64_t b = bits64(base, seed, i);
+    p[i] = (T)((double)(b >> 11) * (1.0 / 9007199254740992.0) < prob ? 1 : 0);  // u01(b) < p, as the CPU
+  }
+}
+
+// Same draws as cpu::bernoulli_ (one 64-bit Philox word per element), so a seed gives the same mask
+// on both devices (dropout).
+void bernoulli_(const Array& a, double p) {
+  if (!(p >= 0 && p <= 1)) throw ValueError("[bernoulli_] expects p to be in [0, 1], but got p=" + std::to_string(p));
+  fill_random(a, "bernoulli_", [&](const Array& w, int64_t n, uint64_t base, uint64_t seed) {
+    TOCHA_DISPATCH_ALL(w.dtype, T, { bernoulli_kernel<T><<<grid_for(n), kThreads>>>(w.raw<T>(), n, base, seed, p); });
   });
 }
 

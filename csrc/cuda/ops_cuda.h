@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -69,6 +70,22 @@ Array matmul(const Array& a, const Array& b);  // 2-d (M,K) @ (K,N) only for now
 // ---- random (kernels.cu): the CPU Philox stream (random.cpp), shared generator state ----
 void uniform_(const Array& a, double lo, double hi);
 void normal_(const Array& a, double mean, double std);
+void bernoulli_(const Array& a, double p);  // 1 with probability p (any dtype); the CPU's draws
+
+// ---- optimiser updates (optim.cu): same arguments and arithmetic as csrc/cpu/optim.h ----
+void sgd_step_(const Array& param, const Array& grad, const std::optional<Array>& momentum_buffer, double lr,
+               double momentum, double dampening, double weight_decay, bool nesterov, bool maximize,
+               bool first_step);
+void adam_step_(const Array& param, const Array& grad, const Array& exp_avg, const Array& exp_avg_sq,
+                const std::optional<Array>& max_exp_avg_sq, double lr, double beta1, double beta2, double eps,
+                double weight_decay, double step, bool amsgrad, bool maximize, bool decoupled);
+
+// ---- layer / RMS norm (norm.cu): same arguments and results as cpu::layer_norm_forward/backward ----
+std::tuple<Array, Array, Array> layer_norm_forward(const Array& x, const std::optional<Array>& weight,
+                                                   const std::optional<Array>& bias, int64_t D, double eps, bool rms);
+std::tuple<Array, Array, Array> layer_norm_backward(const Array& grad, const Array& x,
+                                                    const std::optional<Array>& weight, const Array& mean,
+                                                    const Array& rstd, int64_t D, bool rms);
 
 // Host-side self test: runs every kernel family on device 0 against the CPU kernels; returns a
 // report ("ok ..." lines) or throws naming the first mismatch. Requires a GPU.

@@ -15,6 +15,8 @@ import numpy as np
 from . import _C
 from ._dtype import (_c_contig, DTYPES, bool_, float32, float64, get_default_dtype, int32, int64, to_device,
                      to_dtype, uint8)
+from . import _dispatch
+from ._dispatch import K as _K
 from ._tensor import Size, Tensor, _wrap
 from .autograd.function import Function
 from .autograd.grad_mode import _state
@@ -72,14 +74,32 @@ def _shape_arg(size, op="shape"):
     return out
 
 
-def _check_device(device):
-    if device is not None:
-        d = to_device(device)
-        if d.type != "cpu":
-            from . import cuda
+def _cuda_index(device):
+    """None for the CPU; the CUDA device index for a CUDA device (raising the clear "no CUDA" error
+    of ``tocha.cuda`` when this build or machine cannot hold CUDA tensors)."""
+    if device is None:
+        return None
+    d = to_device(device)
+    if d.type == "cpu":
+        return None
+    from . import cuda
 
-            cuda._require()
-    return device
+    cuda._require(d.index)
+    return d.index if d.index is not None else cuda.current_device()
+
+
+def _like_index(t, device):
+    """Device index for a ``*_like`` result: ``device`` when given, else ``t``'s device."""
+    if device is None:
+        return t._a.device_index if t._a.device_type else None
+    return _cuda_index(device)
+
+
+def _place(t, idx):
+    """Move a freshly made CPU tensor to cuda:``idx`` (no-op for idx None)."""
+    if idx is None:
+        return t
+    return _wrap(_C.to_device(t._a, 1, idx))
 
 
 def _finish(t, requires_grad):
@@ -92,30 +112,56 @@ def _dtype_or_default(dtype):
     return get_default_dtype() if dtype is None else to_dtype(dtype)
 
 
+def _new(shape, dt, idx, fill):
+    """A new array on the CPU (idx None) or cuda:idx, uninitialised (fill None) or filled."""
+    if idx is not None:
+        return _wrap(_dispatch.new(shape, dt, idx, fill))
+    if fill is None:
+        return _wrap(_C.empty(shape, dt))
+    return _wrap(_C.zeros(shape, dt) if fill == 0 else _C.full(shape, float(fill), dt))
+
+
+def _zeros_on(shape, like):
+    """Zeros of ``shape`` with ``like``'s dtype and device (gradient buffers of view/index backward)."""
+    a = like._a
+    if not a.device_type:
+        return _wrap(_C.zeros(list(shape), a.dtype))
+    return _wrap(_dispatch.new(list(shape), a.dtype, a.device_index, 0))
+
+
 def empty(*size, dtype=None, device=None, requires_grad=False):
     """Uninitialised tensor of the given size."""
-    _check_device(device)
+    if device is not None:
+        return _finish(_new(_shape_arg(size, "empty"), _dtype_or_default(dtype).code, _cuda_index(device), None),
+                       requires_grad)
     return _finish(_wrap(_C.empty(_shape_arg(size, "empty"), _dtype_or_default(dtype).code)), requires_grad)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
     """Tensor filled with 0."""
-    _check_device(device)
+    if device is not None:
+        return _finish(_new(_shape_arg(size, "zeros"), _dtype_or_default(dtype).code, _cuda_index(device), 0),
+                       requires_grad)
     return _finish(_wrap(_C.zeros(_shape_arg(size, "zeros"), _dtype_or_default(dtype).code)), requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False):
     """Tensor filled with 1."""
-    _check_device(device)
+    if device is not None:
+        return _finish(_new(_shape_arg(size, "ones"), _dtype_or_default(dtype).code, _cuda_index(device), 1),
+                       requires_grad)
     return _finish(_wrap(_C.full(_shape_arg(size, "ones"), 1.0, _dtype_or_default(dtype).code)), requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     """Tensor filled with ``fill_value`` (dtype inferred from the value like PyTorch)."""
-    _check_device(device)
+    idx = _cuda_index(device)
     if dtype is None:
         dtype = (bool_ if isinstance(fill_value, bool) else int64 if isinstance(fill_value, int)
                  else get_default_dtype())
+    if idx is not None:
+        return _finish(_new(_shape_arg((size,), "full"), to_dtype(dtype).code, idx, float(fill_value)),
+                       requires_grad)
     return _finish(_wrap(_C.full(_shape_arg((size,), "full"), float(fill_value), to_dtype(dtype).code)),
                    requires_grad)
 
@@ -124,40 +170,47 @@ def _like(t, dtype):
     return t.dtype if dtype is None else to_dtype(dtype)
 
 
+# *_like results live on the input's device unless ``device`` says otherwise (as PyTorch)
 def empty_like(t, dtype=None, device=None, requires_grad=False):
-    return _finish(_wrap(_C.empty(t._a.shape, _like(t, dtype).code)), requires_grad)
+    return _finish(_new(t._a.shape, _like(t, dtype).code, _like_index(t, device), None), requires_grad)
 
 
 def zeros_like(t, dtype=None, device=None, requires_grad=False):
-    return _finish(_wrap(_C.zeros(t._a.shape, _like(t, dtype).code)), requires_grad)
+    return _finish(_new(t._a.shape, _like(t, dtype).code, _like_index(t, device), 0), requires_grad)
 
 
 def ones_like(t, dtype=None, device=None, requires_grad=False):
-    return _finish(_wrap(_C.full(t._a.shape, 1.0, _like(t, dtype).code)), requires_grad)
+    return _finish(_new(t._a.shape, _like(t, dtype).code, _like_index(t, device), 1), requires_grad)
 
 
 def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
-    return _finish(_wrap(_C.full(t._a.shape, float(fill_value), _like(t, dtype).code)), requires_grad)
+    return _finish(_new(t._a.shape, _like(t, dtype).code, _like_index(t, device), float(fill_value)),
+                   requires_grad)
+
+
+def _like_device(t, device):
+    idx = _like_index(t, device)
+    return None if idx is None else f"cuda:{idx}"
 
 
 def rand_like(t, dtype=None, device=None, requires_grad=False):
-    return rand(*t.shape, dtype=_like(t, dtype), requires_grad=requires_grad)
+    return rand(*t.shape, dtype=_like(t, dtype), device=_like_device(t, device), requires_grad=requires_grad)
 
 
 def randn_like(t, dtype=None, device=None, requires_grad=False):
-    return randn(*t.shape, dtype=_like(t, dtype), requires_grad=requires_grad)
+    return randn(*t.shape, dtype=_like(t, dtype), device=_like_device(t, device), requires_grad=requires_grad)
 
 
 def randint_like(t, low=0, high=None, dtype=None, device=None):
     if high is None:
         low, high = 0, low
-    return randint(low, high, tuple(t.shape), dtype=_like(t, dtype))
+    return randint(low, high, tuple(t.shape), dtype=_like(t, dtype), device=_like_device(t, device))
 
 
 def _infer_np(data, dtype):
     """NumPy array for nested Python data following PyTorch's dtype inference."""
     if isinstance(data, Tensor):
-        return np.asarray(data.detach()._a)
+        return np.asarray(_dispatch.host(data.detach()._a))
     if isinstance(data, np.ndarray):
         arr = data
     elif isinstance(data, (list, tuple)) and builtins.any(isinstance(x, Tensor) for x in _flatten_seq(data)):
@@ -186,20 +239,22 @@ def _flatten_seq(x):
 
 def tensor(data, dtype=None, device=None, requires_grad=False):
     """Copy ``data`` (nested lists, numbers, NumPy arrays, tensors) into a new tensor."""
-    _check_device(device)
+    idx = _cuda_index(device)
     arr = _infer_np(data, dtype)
     if dtype is not None:
         arr = arr.astype(to_dtype(dtype).np, copy=False)
     arr = _c_contig(arr)
-    t = _wrap(_C.from_buffer(arr).clone())
+    a = _C.from_buffer(arr)
+    t = _wrap(a.clone() if idx is None else _C.to_device(a, 1, idx))
     return _finish(t, requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None):
     """Like ``tensor`` but shares memory with a tensor or a compatible NumPy array."""
     if isinstance(data, Tensor) and (dtype is None or to_dtype(dtype) is data.dtype):
-        return data
-    if isinstance(data, np.ndarray) and (dtype is None or to_dtype(dtype).np == data.dtype):
+        return data if device is None else data.to(device)
+    if isinstance(data, np.ndarray) and (dtype is None or to_dtype(dtype).np == data.dtype) and \
+            _cuda_index(device) is None:
         try:
             return from_numpy(data)
         except (TypeError, ValueError):
@@ -223,33 +278,34 @@ def from_numpy(arr):
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
     """Values from ``start`` to ``end`` (exclusive) by ``step``."""
-    _check_device(device)
+    idx = _cuda_index(device)
     if end is None:
         start, end = 0, start
     if dtype is None:
         is_int = builtins.all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) or isinstance(v, bool)
                      for v in (start, end, step))
         dtype = int64 if is_int else get_default_dtype()
-    return _finish(_wrap(_C.arange(float(start), float(end), float(step), to_dtype(dtype).code)), requires_grad)
+    t = _wrap(_C.arange(float(start), float(end), float(step), to_dtype(dtype).code))
+    return _finish(_place(t, idx), requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
-    _check_device(device)
-    return _finish(_wrap(_C.linspace(float(start), float(end), int(steps), _dtype_or_default(dtype).code)),
-                   requires_grad)
+    idx = _cuda_index(device)
+    t = _wrap(_C.linspace(float(start), float(end), int(steps), _dtype_or_default(dtype).code))
+    return _finish(_place(t, idx), requires_grad)
 
 
 def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False):
     t = pow(base, linspace(start, end, steps, dtype=float64))
-    return _finish(t.to(_dtype_or_default(dtype)), requires_grad)
+    return _finish(_place(t.to(_dtype_or_default(dtype)), _cuda_index(device)), requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     """Identity matrix (n x m)."""
     m = n if m is None else m
-    t = zeros(n, m, dtype=dtype)
-    _C.fill_(t._a.diagonal(), 1.0)
+    t = zeros(n, m, dtype=dtype, device=device)
+    _K.fill_(t._a.diagonal(), 1.0)
     return _finish(t, requires_grad)
 
 
@@ -347,14 +403,14 @@ def _with_gen(generator, fn):
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Uniform samples in [0, 1)."""
     t = empty(*size, dtype=dtype, device=device)
-    _with_gen(generator, lambda: _C.uniform_(t._a, 0.0, 1.0))
+    _with_gen(generator, lambda: _K.uniform_(t._a, 0.0, 1.0))
     return _finish(t, requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal samples."""
     t = empty(*size, dtype=dtype, device=device)
-    _with_gen(generator, lambda: _C.normal_(t._a, 0.0, 1.0))
+    _with_gen(generator, lambda: _K.normal_(t._a, 0.0, 1.0))
     return _finish(t, requires_grad)
 
 
@@ -367,27 +423,29 @@ def randint(low, high=None, size=None, generator=None, dtype=None, device=None, 
             raise TypeError("randint() missing required argument 'size'")
     if high is None:
         low, high = 0, low
+    idx = _cuda_index(device)
     t = empty(*_shape_arg((size,), "randint"), dtype=dtype or int64)
     _with_gen(generator, lambda: _C.randint_(t._a, int(low), int(high)))
-    return t
+    return _place(t, idx)  # drawn on the CPU (no CUDA integer sampler yet), then moved
 
 
 def randperm(n, generator=None, dtype=None, device=None, requires_grad=False):
     """A random permutation of 0..n-1."""
     t = _wrap(_with_gen(generator, lambda: _C.randperm(int(n))))
-    return t if dtype is None else t.to(dtype)
+    return _place(t if dtype is None else t.to(dtype), _cuda_index(device))
 
 
 def normal(mean, std, size=None, generator=None, dtype=None):
     """Normal samples with the given mean/std (scalars with ``size``, or tensors)."""
     if size is not None:
         t = empty(*_shape_arg((size,)), dtype=dtype)
-        _with_gen(generator, lambda: _C.normal_(t._a, float(mean), float(std)))
+        _with_gen(generator, lambda: _K.normal_(t._a, float(mean), float(std)))
         return t
     m = mean if isinstance(mean, Tensor) else None
     s = std if isinstance(std, Tensor) else None
     shape = (m if m is not None else s).shape
-    z = randn(*shape, generator=generator, dtype=(m if m is not None else s).dtype)
+    ref = m if m is not None else s
+    z = randn(*shape, generator=generator, dtype=ref.dtype, device=_like_device(ref, None))
     return z * std + mean
 
 
@@ -395,9 +453,9 @@ def bernoulli(input, p=None, generator=None):
     """Draw 0/1 with probability ``input`` (elementwise) or ``p``."""
     if p is not None:
         t = empty_like(input)
-        _with_gen(generator, lambda: _C.bernoulli_(t._a, float(p)))
+        _with_gen(generator, lambda: _K.bernoulli_(t._a, float(p)))
         return t
-    u = rand(*input.shape, generator=generator, dtype=input.dtype)
+    u = rand(*input.shape, generator=generator, dtype=input.dtype, device=_like_device(input, None))
     return (u < input).to(input.dtype)
 
 
@@ -422,7 +480,7 @@ def _unary_fn(name, code, grad_rule, save="input"):
     class Op(_Unary):
         @staticmethod
         def forward(ctx, x):
-            y = _wrap(_C.unary(code, x._a))
+            y = _wrap(_K.unary(code, x._a))
             if save == "input":
                 ctx.save_for_backward(x)
             elif save == "output":
@@ -453,7 +511,7 @@ def _kernel_grad(code):
     """Backward rule implemented by a fused (grad, saved) -> grad kernel."""
 
     def rule(x, y, g):
-        return _wrap(_C.binary(code, g._a, (x if x is not None else y)._a))
+        return _wrap(_K.binary(code, g._a, (x if x is not None else y)._a))
 
     return rule
 
@@ -516,7 +574,7 @@ fix = trunc
 
 def _predicate(name, code):
     def op(input):
-        return _wrap(_C.unary(code, input._a))
+        return _wrap(_K.unary(code, input._a))
 
     op.__name__ = name
     register(name, differentiable=False)(op)
@@ -531,16 +589,16 @@ logical_not = _predicate("logical_not", U_LOGICAL_NOT)
 
 @register("bitwise_not", differentiable=False)
 def bitwise_not(input):
-    return _wrap(_C.unary(U_BITWISE_NOT, input._a))
+    return _wrap(_K.unary(U_BITWISE_NOT, input._a))
 
 
 # ---- binary ----
 def _binary_forward(code, a, b):
     if type(a) is Tensor or isinstance(a, Tensor):
         if type(b) is Tensor or isinstance(b, Tensor):
-            return _wrap(_C.binary(code, a._a, b._a))
-        return _wrap(_C.binary_scalar(code, a._a, _scalar(b), isinstance(b, (float, np.floating)), False))
-    return _wrap(_C.binary_scalar(code, b._a, _scalar(a), isinstance(a, (float, np.floating)), True))
+            return _wrap(_K.binary(code, a._a, b._a))
+        return _wrap(_K.binary_scalar(code, a._a, _scalar(b), isinstance(b, (float, np.floating)), False))
+    return _wrap(_K.binary_scalar(code, b._a, _scalar(a), isinstance(a, (float, np.floating)), True))
 
 
 def _scalar(x):
@@ -710,7 +768,7 @@ class Atan2(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return _wrap(_C.binary(B_ATAN2, a._a, b._a))
+        return _wrap(_K.binary(B_ATAN2, a._a, b._a))
 
     @staticmethod
     def backward(ctx, g):
@@ -753,7 +811,7 @@ class Hypot(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        y = _wrap(_C.binary(B_HYPOT, a._a, b._a))
+        y = _wrap(_K.binary(B_HYPOT, a._a, b._a))
         ctx.save_for_backward(a, b, y)
         return y
 
@@ -1014,7 +1072,7 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim, dtype):
         ctx.shape, ctx.dims, ctx.keepdim = x._a.shape, dims, keepdim
-        return _wrap(_C.reduce(R_SUM, x._a, dims, keepdim, dtype))
+        return _wrap(_K.reduce(R_SUM, x._a, dims, keepdim, dtype))
 
     @staticmethod
     def backward(ctx, g):
@@ -1027,7 +1085,7 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim, dtype):
         ctx.shape, ctx.dims, ctx.keepdim = x._a.shape, dims, keepdim
-        y = _wrap(_C.reduce(R_MEAN, x._a, dims, keepdim, dtype))
+        y = _wrap(_K.reduce(R_MEAN, x._a, dims, keepdim, dtype))
         ctx.n = (x.numel() // y.numel()) if y.numel() else 0
         return y
 
@@ -1053,7 +1111,7 @@ class Prod(Function):
 
     @staticmethod
     def forward(ctx, x, dims, keepdim):
-        y = _wrap(_C.reduce(R_PROD, x._a, dims, keepdim, None))
+        y = _wrap(_K.reduce(R_PROD, x._a, dims, keepdim, None))
         ctx.save_for_backward(x, y)
         ctx.dims, ctx.keepdim = dims, keepdim
         return y
@@ -1105,7 +1163,7 @@ class _Extreme(Function):
 
     @staticmethod
     def forward(ctx, x, code, dims, keepdim):
-        y = _wrap(_C.reduce(code, x._a, dims, keepdim, None))
+        y = _wrap(_K.reduce(code, x._a, dims, keepdim, None))
         ctx.save_for_backward(x, y)
         ctx.dims, ctx.keepdim = dims, keepdim
         return y
@@ -1142,7 +1200,7 @@ class _ExtremeDim(Function):
         if not ctx.keepdim:
             g = g.unsqueeze(ctx.dim)
             idx = idx.unsqueeze(ctx.dim)
-        out = zeros(*ctx.shape, dtype=g.dtype)
+        out = _zeros_on(ctx.shape, g)
         return out.scatter(ctx.dim, idx, g), None, None, None
 
 
@@ -1210,12 +1268,12 @@ def argmin(input, dim=None, keepdim=False):
 
 @register(differentiable=False)
 def all(input, dim=None, keepdim=False):
-    return _wrap(_C.reduce(R_ALL, input._a, _dims_arg(dim, input.ndim), keepdim, None))
+    return _wrap(_K.reduce(R_ALL, input._a, _dims_arg(dim, input.ndim), keepdim, None))
 
 
 @register(differentiable=False)
 def any(input, dim=None, keepdim=False):
-    return _wrap(_C.reduce(R_ANY, input._a, _dims_arg(dim, input.ndim), keepdim, None))
+    return _wrap(_K.reduce(R_ANY, input._a, _dims_arg(dim, input.ndim), keepdim, None))
 
 
 class Var(Function):
@@ -1376,7 +1434,7 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, x, dim, log):
-        y = _wrap(_C.softmax(x._a, dim, log))
+        y = _wrap(_K.softmax(x._a, dim, log))
         ctx.save_for_backward(y)
         ctx.dim, ctx.log = dim, log
         return y
@@ -1388,7 +1446,7 @@ class Softmax(Function):
             if ctx.log:
                 return g - exp(y) * g.sum(ctx.dim, keepdim=True), None, None
             return y * (g - (g * y).sum(ctx.dim, keepdim=True)), None, None
-        return _wrap(_C.softmax_backward(g._a, y._a, ctx.dim, ctx.log)), None, None
+        return _wrap(_K.softmax_backward(g._a, y._a, ctx.dim, ctx.log)), None, None
 
 
 def _softmax_dim(dim, ndim):
@@ -1425,24 +1483,24 @@ class CrossEntropy(Function):
     @staticmethod
     def forward(ctx, logits, target, weight, ignore_index, label_smoothing, reduction):
         w = None if weight is None else weight._a
-        loss, logsm = _C.cross_entropy_forward(logits._a, target._a, ignore_index, w, label_smoothing)
+        loss, logsm = _K.cross_entropy_forward(logits._a, target._a, ignore_index, w, label_smoothing)
         ctx.logsm, ctx.target, ctx.weight = logsm, target._a, w
         ctx.ignore_index, ctx.ls, ctx.reduction = ignore_index, label_smoothing, reduction
         if reduction == "none":
             return _wrap(loss)
-        total = _C.reduce(R_SUM, loss, [], False, None)
+        total = _K.reduce(R_SUM, loss, [], False, None)
         if reduction == "sum":
             ctx.scale = 1.0
             return _wrap(total)
-        t = np.asarray(target._a)
+        t = np.asarray(_dispatch.host(target._a))  # one small device->host copy on CUDA
         valid = t != ignore_index
         if weight is None:
             denom = float(np.count_nonzero(valid))
         else:
-            wn = np.asarray(weight._a)
+            wn = np.asarray(_dispatch.host(weight._a))
             denom = float(wn[t[valid]].sum()) if valid.any() else 0.0
         ctx.scale = 1.0 / denom if denom else float("nan")
-        return _wrap(_C.binary_scalar(B_MUL, total, ctx.scale, True, False))
+        return _wrap(_K.binary_scalar(B_MUL, total, ctx.scale, True, False))
 
     @staticmethod
     def backward(ctx, g):
@@ -1451,8 +1509,8 @@ class CrossEntropy(Function):
             ga = g._a
         else:
             # d(scale * sum_i loss_i) / d loss_i = scale: one per-sample gradient array
-            ga = _C.binary_scalar(B_MUL, g._a.expand([n]), ctx.scale, True, False)
-        gx = _C.cross_entropy_backward(ga, ctx.logsm, ctx.target, ctx.ignore_index, ctx.weight, ctx.ls)
+            ga = _K.binary_scalar(B_MUL, g._a.expand([n]), ctx.scale, True, False)
+        gx = _K.cross_entropy_backward(ga, ctx.logsm, ctx.target, ctx.ignore_index, ctx.weight, ctx.ls)
         return _wrap(gx), None, None, None, None, None
 
 
@@ -1525,7 +1583,7 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return _wrap(_C.matmul(a._a, b._a))
+        return _wrap(_K.matmul(a._a, b._a))
 
     @staticmethod
     def backward(ctx, g):
@@ -1707,20 +1765,20 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, act):
-        y = _wrap(_C.linear(x._a, w._a, None if b is None else b._a, _ACT[act]))
+        y = _wrap(_K.linear(x._a, w._a, None if b is None else b._a, _ACT[act]))
         ctx.save_for_backward(x, w, y if act == "relu" else None)
         ctx.act = act
         if act == "gelu":
-            ctx.pre = _wrap(_C.linear(x._a, w._a, None if b is None else b._a, 0))
+            ctx.pre = _wrap(_K.linear(x._a, w._a, None if b is None else b._a, 0))
         return y
 
     @staticmethod
     def backward(ctx, g):
         x, w, y = ctx.saved_tensors
         if ctx.act == "relu":
-            g = _wrap(_C.binary(B_RELU_GRAD, g._a, y._a))
+            g = _wrap(_K.binary(B_RELU_GRAD, g._a, y._a))
         elif ctx.act == "gelu":
-            g = _wrap(_C.binary(B_GELU_GRAD, g._a, ctx.pre._a))
+            g = _wrap(_K.binary(B_GELU_GRAD, g._a, ctx.pre._a))
         nx, nw, nb = ctx.needs_input_grad[:3]
         gx = matmul(g, w) if nx else None
         g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
@@ -1917,8 +1975,8 @@ def narrow(input, dim, start, length):
 
 def _slice(input, dim, start, stop, step):
     def back(g, shape):
-        z = zeros(*shape, dtype=g.dtype)
-        _C.copy_(z._a.slice(dim, start, stop, step), g._a)
+        z = _zeros_on(shape, g)
+        _K.copy_(z._a.slice(dim, start, stop, step), g._a)
         return z
 
     return _view_op(input, lambda a: a.slice(dim, start, stop, step), back)
@@ -1929,8 +1987,8 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
         raise NotImplementedError("diagonal: only the main diagonal of 2-d tensors is supported")
 
     def back(g, shape):
-        z = zeros(*shape, dtype=g.dtype)
-        _C.copy_(z._a.diagonal(), g._a)
+        z = _zeros_on(shape, g)
+        _K.copy_(z._a.diagonal(), g._a)
         return z
 
     return _view_op(input, lambda a: a.diagonal(), back)
@@ -2000,20 +2058,38 @@ class Cast(Function):
         return _wrap(g._a.astype(ctx.code)), None
 
 
+class ToDevice(Function):
+    """Copy to another device; the gradient is copied back to the source device."""
+
+    _builtin = True
+
+    @staticmethod
+    def forward(ctx, x, device_type, index):
+        ctx.src = (x._a.device_type, x._a.device_index)
+        return _wrap(_C.to_device(x._a, device_type, index))
+
+    @staticmethod
+    def backward(ctx, g):
+        return _wrap(_dispatch.to_device(g._a, *ctx.src)), None, None
+
+
 def _to(input, *args, dtype=None, device=None, copy=False, non_blocking=False):
     for a in args:
         if isinstance(a, Tensor):
             dtype = a.dtype
+            device = a.device  # .to(other): other's dtype and device
         elif isinstance(a, str) or type(a).__name__ == "device" or isinstance(a, int):
             device = a
         elif a is not None:
             dtype = a
     if device is not None:
-        d = to_device(device)
-        if d.type != "cpu":
-            from . import cuda
-
-            cuda._require()
+        idx = _cuda_index(device)
+        a = input._a
+        if idx is None:
+            if a.device_type:
+                input, copy = ToDevice.apply(input, 0, 0), False
+        elif not a.device_type or a.device_index != idx:
+            input, copy = ToDevice.apply(input, 1, idx), False
     if dtype is None:
         return clone(input) if copy else input
     dt = to_dtype(dtype)
@@ -2158,12 +2234,17 @@ class Cat(Function):
             total += s[d]
         oshape = list(ref)
         oshape[d] = total
-        out = _C.empty(oshape, dt)
+        a0 = tensors[0]._a  # the result lives on the inputs' device, which must be one
+        if builtins.any(t._a.device_type for t in tensors):
+            for t in tensors[1:]:
+                if t._a.device_type != a0.device_type or t._a.device_index != a0.device_index:
+                    raise _dispatch.mismatch(a0, t._a)
+        out = _C.empty(oshape, dt) if not a0.device_type else _dispatch.new(oshape, dt, a0.device_index)
         off = 0
         sizes = []
         for t, s in zip(tensors, shapes):
             if s[d]:
-                _C.copy_(out.slice(d, off, off + s[d], 1), t._a)
+                _K.copy_(out.slice(d, off, off + s[d], 1), t._a)
             off += s[d]
             sizes.append(s[d])
         ctx.d, ctx.sizes = d, sizes
@@ -2268,8 +2349,8 @@ def unbind(input, dim=0):
 
 def select(input, dim, index):
     def back(g, shape):
-        z = zeros(*shape, dtype=g.dtype)
-        _C.copy_(z._a.select(dim, index), g._a)
+        z = _zeros_on(shape, g)
+        _K.copy_(z._a.select(dim, index), g._a)
         return z
 
     return _view_op(input, lambda a: a.select(dim, index), back)
@@ -2421,9 +2502,9 @@ def _advanced_layout(v, adv):
         if arr.size and (arr.min() < -n or arr.max() >= n):
             bad = arr[(arr < -n) | (arr >= n)].flat[0]
             raise IndexError(f"index {bad} is out of bounds for dimension {d} with size {n}")
-        ai = _C.binary(B_REMAINDER, ai, _C.full([], float(n), 3)) if arr.size and arr.min() < 0 else ai
-        term = _C.binary_scalar(B_MUL, ai, float(stride), False, False) if stride != 1 else ai
-        flat = term if flat is None else _C.binary(B_ADD, flat, term)
+        ai = _K.binary(B_REMAINDER, ai, _C.full([], float(n), 3)) if arr.size and arr.min() < 0 else ai
+        term = _K.binary_scalar(B_MUL, ai, float(stride), False, False) if stride != 1 else ai
+        flat = term if flat is None else _K.binary(B_ADD, flat, term)
         stride *= n
     flat = flat.expand(bshape).contiguous().reshape([-1])
     adjacent = dims == list(range(dims[0], dims[0] + len(dims)))
@@ -2459,10 +2540,10 @@ class Index(Function):
 
     @staticmethod
     def backward(ctx, g):
-        z = zeros(*ctx.shape, dtype=g.dtype)
+        z = _zeros_on(ctx.shape, g)
         v = _apply_steps(z._a, ctx.steps)
         if ctx.adv is None:
-            _C.copy_(v, g._a)
+            _K.copy_(v, g._a)
             return z, None
         perm, bshape, sizes, rest_shape, flat, adjacent, nflat, first, vshape = ctx.adv
         ga = g._a
@@ -2482,7 +2563,7 @@ class Index(Function):
         inv = [0] * len(perm)
         for i, p_ in enumerate(perm):
             inv[p_] = i
-        _C.copy_(v, acc.permute(inv))
+        _K.copy_(v, acc.permute(inv))
         return z, None
 
 
@@ -2522,9 +2603,9 @@ def _setitem_raw(x, key, value):
     v = _apply_steps(x._a, steps)
     if not adv:
         if _is_tensor(value):
-            _C.copy_(v, value._a)
+            _K.copy_(v, value._a)
         else:
-            _C.fill_(v, float(value)) if v.ndim or True else None
+            _K.fill_(v, float(value)) if v.ndim or True else None
         x._a.bump_version()
         return
     perm, bshape, sizes, rest, flat, adjacent, nflat = _advanced_layout(v, adv)
@@ -2553,7 +2634,7 @@ def _setitem_raw(x, key, value):
     w2 = work.reshape([nflat] + rest_shape)
     _C.index_put_(w2, 0, flat, val, False)
     if not work.same_storage(pv):
-        _C.copy_(pv, work)
+        _K.copy_(pv, work)
     x._a.bump_version()
 
 
@@ -2588,7 +2669,7 @@ class IndexSelect(Function):
 
     @staticmethod
     def backward(ctx, g):
-        z = _C.zeros(ctx.shape, g._a.dtype)
+        z = _zeros_on(ctx.shape, g)._a
         if not ctx.shape:
             return _wrap(g._a.reshape([])), None, None
         _C.index_put_(z, ctx.dim, ctx.index._a.reshape([-1]), g._a, True)
@@ -2611,7 +2692,7 @@ class Gather(Function):
 
     @staticmethod
     def backward(ctx, g):
-        z = zeros(*ctx.shape, dtype=g.dtype)
+        z = _zeros_on(ctx.shape, g)
         if not ctx.shape:
             return g.reshape(()), None, None
         _C.scatter_add_(z._a, ctx.dim, ctx.index._a, g._a)
@@ -2818,7 +2899,7 @@ def sum_to_shape(g, shape):
 # =====================================================================================================
 def _rebase(self, out):
     """Make ``self`` carry ``out``'s value and graph position (in-place semantics under autograd)."""
-    _C.copy_(self._a, out._a)
+    _K.copy_(self._a, out._a)
     self._a.bump_version()
     self.grad_fn, self._out_idx, self.requires_grad = out.grad_fn, out._out_idx, out.requires_grad
     return self
@@ -2832,9 +2913,9 @@ def _inplace_binary(code, fn):
             _check_inplace(self)
             return _rebase(self, fn(self, other))
         if _is_tensor(other):
-            _C.binary_(code, self._a, other._a)
+            _K.binary_(code, self._a, other._a)
         else:
-            _C.binary_scalar_(code, self._a, float(_check_scalar(other, "inplace")))
+            _K.binary_scalar_(code, self._a, float(_check_scalar(other, "inplace")))
         return self
 
     return op
@@ -2846,10 +2927,10 @@ def _inplace_unary(fn, code=None):
             _check_inplace(self)
             return _rebase(self, fn(self, *args, **kwargs))
         if code is not None and not args and not kwargs:
-            _C.unary_(code, self._a)
+            _K.unary_(code, self._a)
         else:
             r = fn(self, *args, **kwargs)
-            _C.copy_(self._a, r._a)
+            _K.copy_(self._a, r._a)
             self._a.bump_version()
         return self
 
@@ -2858,14 +2939,14 @@ def _inplace_unary(fn, code=None):
 
 def _zero_(self):
     _check_inplace_nograd(self)
-    _C.fill_(self._a, 0.0)
+    _K.fill_(self._a, 0.0)
     self._a.bump_version()
     return self
 
 
 def _fill_(self, value):
     _check_inplace_nograd(self)
-    _C.fill_(self._a, float(value.item() if _is_tensor(value) else value))
+    _K.fill_(self._a, float(value.item() if _is_tensor(value) else value))
     self._a.bump_version()
     return self
 
@@ -2883,7 +2964,7 @@ def _copy_(self, src, non_blocking=False):
     if _state.enabled and (self.requires_grad or src.requires_grad):
         _check_inplace(self)
         return _rebase(self, src.to(self.dtype).expand(*self.shape) + zeros_like(self))
-    _C.copy_(self._a, src._a)
+    _K.copy_(self._a, src._a)
     self._a.bump_version()
     return self
 
@@ -2896,14 +2977,14 @@ def _random_inplace(kind):
             lo, hi = (args + (0.0, 1.0)[len(args):]) if len(args) < 2 else args[:2]
             lo = kwargs.get("a", kwargs.get("from_", lo))
             hi = kwargs.get("b", kwargs.get("to", hi))
-            _with_gen(generator, lambda: _C.uniform_(self._a, float(lo), float(hi)))
+            _with_gen(generator, lambda: _K.uniform_(self._a, float(lo), float(hi)))
         elif kind == "normal":
             m = kwargs.get("mean", args[0] if args else 0.0)
             s = kwargs.get("std", args[1] if len(args) > 1 else 1.0)
-            _with_gen(generator, lambda: _C.normal_(self._a, float(m), float(s)))
+            _with_gen(generator, lambda: _K.normal_(self._a, float(m), float(s)))
         elif kind == "bernoulli":
             p = kwargs.get("p", args[0] if args else 0.5)
-            _with_gen(generator, lambda: _C.bernoulli_(self._a, float(p)))
+            _with_gen(generator, lambda: _K.bernoulli_(self._a, float(p)))
         elif kind == "random":
             lo, hi = (0, args[0]) if len(args) == 1 else args
             _with_gen(generator, lambda: _C.randint_(self._a, int(lo), int(hi)))
@@ -2926,7 +3007,7 @@ def _dunder(fn, code, reflected):
             if _state.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
                 return fn.apply(self, other)
             if isinstance(other, Tensor):
-                return _wrap(_C.binary(code, self._a, other._a))
+                return _wrap(_K.binary(code, self._a, other._a))
             return _binary_forward(code, self, other)
     return op
 
@@ -3046,15 +3127,15 @@ def _install_tensor_methods():
 
     T.type = _type
     T.new_zeros = lambda s, *size, dtype=None, device=None, requires_grad=False: zeros(
-        *size, dtype=dtype or s.dtype, requires_grad=requires_grad)
+        *size, dtype=dtype or s.dtype, device=_like_device(s, device), requires_grad=requires_grad)
     T.new_ones = lambda s, *size, dtype=None, device=None, requires_grad=False: ones(
-        *size, dtype=dtype or s.dtype, requires_grad=requires_grad)
+        *size, dtype=dtype or s.dtype, device=_like_device(s, device), requires_grad=requires_grad)
     T.new_full = lambda s, size, v, dtype=None, device=None, requires_grad=False: full(
-        size, v, dtype=dtype or s.dtype, requires_grad=requires_grad)
+        size, v, dtype=dtype or s.dtype, device=_like_device(s, device), requires_grad=requires_grad)
     T.new_empty = lambda s, *size, dtype=None, device=None, requires_grad=False: empty(
-        *size, dtype=dtype or s.dtype, requires_grad=requires_grad)
+        *size, dtype=dtype or s.dtype, device=_like_device(s, device), requires_grad=requires_grad)
     T.new_tensor = lambda s, data, dtype=None, device=None, requires_grad=False: tensor(
-        data, dtype=dtype or s.dtype, requires_grad=requires_grad)
+        data, dtype=dtype or s.dtype, device=_like_device(s, device), requires_grad=requires_grad)
 
 
 _install_tensor_methods()

@@ -209,7 +209,8 @@ class Tensor:
         return a if dtype is None else a.astype(dtype)
 
     def item(self):
-        return self._a.item()
+        a = self._a
+        return (a if not a.device_type else _C.to_device(a, 0, 0)).item()
 
     def tolist(self):
         return np.asarray(self.detach().cpu()._a).tolist()
@@ -256,9 +257,10 @@ class Tensor:
         memo[id(self)] = t
         return t
 
-    # ---------------- devices (CPU build) ----------------
-    def cpu(self):
-        return self
+    # ---------------- devices ----------------
+    def cpu(self, memory_format=None):
+        """This tensor on the CPU (itself when already there; a differentiable copy otherwise)."""
+        return self if not self._a.device_type else self.to("cpu")
 
     def cuda(self, device=None, non_blocking=False):
         return self.to(device or "cuda")

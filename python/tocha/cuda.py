@@ -3,7 +3,8 @@
 ``is_available()`` is False when tocha was built without CUDA (the default ``pip install .``) or
 when no GPU is visible; moving a tensor to "cuda" then raises a RuntimeError saying which.
 A build with ``-Ccmake.define.TOCHA_CUDA=ON`` has the CUDA kernels, the caching allocator and
-``_C.to_device``; Tensor-level dispatch to them is not wired yet (see csrc/cuda/ops_cuda.h).
+``_C.to_device``; tensors move with ``.to("cuda")`` / ``.cuda()`` / ``device=`` and their ops dispatch
+to the CUDA kernels through ``tocha._dispatch`` (ops without a CUDA kernel raise NotImplementedError).
 """
 
 from . import _C
@@ -21,15 +22,36 @@ def device_count():
     return int(_C.cuda_device_count())
 
 
-def _require():
+_current = [0]
+
+
+def _require(index=None):
+    """Return when CUDA tensors can be made (on ``index``); else raise the RuntimeError saying why."""
     if not getattr(_C, "has_cuda", False):
         raise RuntimeError(
             "tocha was built without CUDA support (the default CPU build). Rebuild with "
             "`pip install . -Ccmake.define.TOCHA_CUDA=ON` on a machine with nvcc to use device='cuda'.")
-    if device_count() == 0:
+    n = device_count()
+    if n == 0:
         raise RuntimeError("tocha was built with CUDA but no CUDA GPU is visible (torch.cuda.is_available() "
-                           "would be False here)")
-    raise RuntimeError("tocha's CUDA tensors are not implemented yet in this version")
+                           f"would be False here): {_C.cuda_device_status()}")
+    if index is not None and index >= n:
+        raise RuntimeError(f"CUDA error: invalid device ordinal (cuda:{index} requested, {n} device(s) visible)")
+
+
+def current_device():
+    """Index of the device that ``"cuda"`` (no index) means; 0 unless changed by ``set_device``."""
+    return _current[0]
+
+
+def set_device(device):
+    """Make ``device`` (an index, "cuda:N" or a tocha.device) the default CUDA device."""
+    from ._dtype import to_device
+
+    d = to_device(device)
+    idx = d.index if d.index is not None else 0
+    _require(idx)
+    _current[0] = idx
 
 
 def synchronize(device=None):

@@ -8,7 +8,7 @@ inputs' nodes (or at the leaf tensors themselves). ``backward()`` sorts the grap
 gradients back to input shapes, and freeing saved tensors unless ``retain_graph``.
 """
 
-from .. import _C
+from .._dispatch import K as _K  # _C, with CUDA dispatch in a CUDA build
 from .._tensor import Tensor
 from . import grad_mode
 from .grad_mode import _state
@@ -393,7 +393,7 @@ def run_backward(tensors, grad_tensors, retain_graph=False, create_graph=False, 
             elif create_graph:
                 leaf.grad = leaf.grad + g
             else:
-                _C.axpy_(leaf.grad._a, g._a, 1.0)
+                _K.axpy_(leaf.grad._a, g._a, 1.0)
     return None
 
 

@@ -13,6 +13,7 @@ import math
 import numbers
 
 from .. import _C, _ops
+from .._dispatch import K as _K  # _C, with CUDA dispatch in a CUDA build
 from .._ops import Function, _wrap, register
 from .._tensor import Tensor
 from ..autograd.grad_mode import _state, no_grad
@@ -593,12 +594,13 @@ def _check_p(p):
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
-def _keep_mask(shape, p, dtype):
-    """Bernoulli(1 - p) mask from tocha's Philox stream, scaled by 1 / (1 - p) (inverted dropout)."""
-    m = _ops.empty(*shape, dtype=dtype)
-    _C.bernoulli_(m._a, 1.0 - p)
+def _keep_mask(shape, p, like):
+    """Bernoulli(1 - p) mask from tocha's Philox stream, scaled by 1 / (1 - p) (inverted dropout), with
+    ``like``'s dtype and device (the same seed gives the same mask on the CPU and on CUDA)."""
+    m = _ops.empty(*shape, dtype=like.dtype, device=like.device if like._a.device_type else None)
+    _K.bernoulli_(m._a, 1.0 - p)
     if p < 1.0:
-        _C.binary_scalar_(_ops.B_MUL, m._a, 1.0 / (1.0 - p))
+        _K.binary_scalar_(_ops.B_MUL, m._a, 1.0 / (1.0 - p))
     return m
 
 
@@ -615,7 +617,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     _check_p(p)
     if not training or p == 0.0:
         return input
-    return _apply_mask(input, _keep_mask(input.shape, p, input.dtype), inplace)
+    return _apply_mask(input, _keep_mask(input.shape, p, input), inplace)
 
 
 def _feature_dropout(input, p, training, inplace, batched_ndim, name):
@@ -627,7 +629,7 @@ def _feature_dropout(input, p, training, inplace, batched_ndim, name):
         return input
     nlead = 2 if input.ndim == batched_ndim else 1
     shape = tuple(input.shape[:nlead]) + (1,) * (input.ndim - nlead)
-    return _apply_mask(input, _keep_mask(shape, p, input.dtype), inplace)
+    return _apply_mask(input, _keep_mask(shape, p, input), inplace)
 
 
 @register()
@@ -715,7 +717,7 @@ class _LayerNorm(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, d, eps, rms):
-        y, mean, rstd = _C.layer_norm_forward(x._a, None if w is None else w._a, None if b is None else b._a,
+        y, mean, rstd = _K.layer_norm_forward(x._a, None if w is None else w._a, None if b is None else b._a,
                                               d, eps, rms)
         ctx.save_for_backward(x, w)
         ctx.mean, ctx.rstd, ctx.d, ctx.rms, ctx.has_b = mean, rstd, d, rms, b is not None
@@ -725,7 +727,7 @@ class _LayerNorm(Function):
     def backward(ctx, g):
         _no_double_backward("layer_norm")
         x, w = ctx.saved_tensors
-        gx, gw, gb = _C.layer_norm_backward(g._a, x._a, None if w is None else w._a, ctx.mean, ctx.rstd,
+        gx, gw, gb = _K.layer_norm_backward(g._a, x._a, None if w is None else w._a, ctx.mean, ctx.rstd,
                                             ctx.d, ctx.rms)
         return (_wrap(gx), None if w is None else _wrap(gw), _wrap(gb) if ctx.has_b else None,
                 None, None, None)

@@ -33,7 +33,7 @@ class Parameter(Tensor):
         from .._tensor import _rebuild
         import numpy as np
 
-        return (_rebuild_parameter, (np.array(self.detach()._a), self.requires_grad))
+        return (_rebuild_parameter, (np.array(self.detach().cpu()._a), self.requires_grad))
 
 
 def _rebuild_parameter(arr, requires_grad):

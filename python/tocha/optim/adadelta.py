@@ -1,6 +1,6 @@
 """Adadelta (learning-rate-free adaptive steps)."""
 
-from .. import _C
+from .._dispatch import K as _K  # _C, with CUDA dispatch in a CUDA build
 from ..autograd import no_grad
 from .optimizer import Optimizer, _check_lr, _check_nonneg, _to_float
 
@@ -49,7 +49,7 @@ class Adadelta(Optimizer):
             lr = _to_float(group["lr"])
             for p, state in self._params_and_state(group, "square_avg", "acc_delta"):
                 state["step"] = float(state["step"]) + 1
-                _C.adadelta_step_(p._a, p.grad._a, state["square_avg"]._a, state["acc_delta"]._a, lr,
+                _K.adadelta_step_(p._a, p.grad._a, state["square_avg"]._a, state["acc_delta"]._a, lr,
                                   float(group["rho"]), float(group["eps"]), float(group["weight_decay"]),
                                   bool(group["maximize"]))
         return loss

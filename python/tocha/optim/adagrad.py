@@ -1,6 +1,6 @@
 """Adagrad (per-coordinate learning rates from the accumulated squared gradient)."""
 
-from .. import _C
+from .._dispatch import K as _K  # _C, with CUDA dispatch in a CUDA build
 from ..autograd import no_grad
 from .optimizer import Optimizer, _check_lr, _check_nonneg, _to_float
 
@@ -64,7 +64,7 @@ class Adagrad(Optimizer):
                 if "sum" not in state:  # parameter added later with add_param_group
                     self._init_state(p)
                 state["step"] = float(state["step"]) + 1
-                _C.adagrad_step_(p._a, p.grad._a, state["sum"]._a, lr, float(group["lr_decay"]),
+                _K.adagrad_step_(p._a, p.grad._a, state["sum"]._a, lr, float(group["lr_decay"]),
                                  float(group["weight_decay"]), float(group["eps"]), state["step"],
                                  bool(group["maximize"]))
         return loss

@@ -1,6 +1,6 @@
 """Adam and AdamW (bias-corrected adaptive moments; AMSGrad; coupled or decoupled weight decay)."""
 
-from .. import _C
+from .._dispatch import K as _K  # _C, with CUDA dispatch in a CUDA build
 from ..autograd import no_grad
 from .optimizer import Optimizer, _check_betas, _check_lr, _check_nonneg, _to_float
 
@@ -62,7 +62,7 @@ class Adam(Optimizer):
                 if amsgrad and "max_exp_avg_sq" not in state:  # amsgrad switched on after the first step
                     state["max_exp_avg_sq"] = self._zeros_like(p)
                 state["step"] = float(state["step"]) + 1
-                _C.adam_step_(p._a, p.grad._a, state["exp_avg"]._a, state["exp_avg_sq"]._a,
+                _K.adam_step_(p._a, p.grad._a, state["exp_avg"]._a, state["exp_avg_sq"]._a,
                               state["max_exp_avg_sq"]._a if amsgrad else None, lr, beta1, beta2,
                               float(group["eps"]), float(group["weight_decay"]), state["step"], amsgrad,
                               bool(group["maximize"]), bool(group["decoupled_weight_decay"]))

@@ -1,6 +1,6 @@
 """Adamax (Adam with the infinity norm)."""
 
-from .. import _C
+from .._dispatch import K as _K  # _C, with CUDA dispatch in a CUDA build
 from ..autograd import no_grad
 from .optimizer import Optimizer, _check_betas, _check_lr, _check_nonneg, _to_float
 
@@ -48,7 +48,7 @@ class Adamax(Optimizer):
             beta1, beta2 = (float(b) for b in group["betas"])
             for p, state in self._params_and_state(group, "exp_avg", "exp_inf"):
                 state["step"] = float(state["step"]) + 1
-                _C.adamax_step_(p._a, p.grad._a, state["exp_avg"]._a, state["exp_inf"]._a, lr, beta1, beta2,
+                _K.adamax_step_(p._a, p.grad._a, state["exp_avg"]._a, state["exp_inf"]._a, lr, beta1, beta2,
                                 float(group["eps"]), float(group["weight_decay"]), state["step"],
                                 bool(group["maximize"]))
         return loss

@@ -1,6 +1,6 @@
 """NAdam (Adam with Nesterov momentum and a momentum-decay schedule)."""
 
-from .. import _C
+from .._dispatch import K as _K  # _C, with CUDA dispatch in a CUDA build
 from ..autograd import no_grad
 from .optimizer import Optimizer, _check_betas, _check_lr, _check_nonneg, _scalar_mul, _to_float
 
@@ -58,7 +58,7 @@ class NAdam(Optimizer):
                 mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * psi)))
                 mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * psi)))
                 state["mu_product"] = _scalar_mul(state["mu_product"], mu)
-                _C.nadam_step_(p._a, p.grad._a, state["exp_avg"]._a, state["exp_avg_sq"]._a, lr, beta1, beta2,
+                _K.nadam_step_(p._a, p.grad._a, state["exp_avg"]._a, state["exp_avg_sq"]._a, lr, beta1, beta2,
                                float(group["eps"]), float(group["weight_decay"]), step, mu, mu_next,
                                float(state["mu_product"]), bool(group["decoupled_weight_decay"]),
                                bool(group["maximize"]))

@@ -264,8 +264,8 @@ class Optimizer:
     # ------------------------------------------------------------------ helpers for subclasses
     @staticmethod
     def _zeros_like(p):
-        # state buffers are contiguous, same dtype as the parameter (kernels require it)
-        return _ops.zeros(*p.shape, dtype=p.dtype)
+        # state buffers are contiguous, same dtype and device as the parameter (kernels require it)
+        return _ops.zeros_like(p) if p._a.device_type else _ops.zeros(*p.shape, dtype=p.dtype)
 
     def _params_and_state(self, group, *buffers, **scalars):
         """Yield ``(param, state)`` for every parameter of ``group`` that has a gradient.
@@ -294,8 +294,11 @@ class Optimizer:
 
 def _cast_state(key, value, param):
     # 'step' keeps its own type (float counter); other floating tensors follow the parameter's dtype
-    if isinstance(value, Tensor) and key != "step" and value.is_floating_point() and value.dtype != param.dtype:
-        return value.to(param.dtype)
+    if isinstance(value, Tensor) and key != "step":
+        if value._a.device_type != param._a.device_type or value._a.device_index != param._a.device_index:
+            value = value.to(param.device)  # state follows its parameter's device, as in PyTorch
+        if value.is_floating_point() and value.dtype != param.dtype:
+            return value.to(param.dtype)
     return value
 
 

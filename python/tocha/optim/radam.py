@@ -1,6 +1,6 @@
 """RAdam (Adam with a rectified, warm-up-free adaptive learning rate)."""
 
-from .. import _C
+from .._dispatch import K as _K  # _C, with CUDA dispatch in a CUDA build
 from ..autograd import no_grad
 from .optimizer import Optimizer, _check_betas, _check_lr, _check_nonneg, _to_float
 
@@ -50,7 +50,7 @@ class RAdam(Optimizer):
             beta1, beta2 = (float(b) for b in group["betas"])
             for p, state in self._params_and_state(group, "exp_avg", "exp_avg_sq"):
                 state["step"] = float(state["step"]) + 1
-                _C.radam_step_(p._a, p.grad._a, state["exp_avg"]._a, state["exp_avg_sq"]._a, lr, beta1, beta2,
+                _K.radam_step_(p._a, p.grad._a, state["exp_avg"]._a, state["exp_avg_sq"]._a, lr, beta1, beta2,
                                float(group["eps"]), float(group["weight_decay"]), state["step"],
                                bool(group["decoupled_weight_decay"]), bool(group["maximize"]))
         return loss

@@ -1,6 +1,6 @@
 """RMSprop (plain, centred, with momentum)."""
 
-from .. import _C
+from .._dispatch import K as _K  # _C, with CUDA dispatch in a CUDA build
 from ..autograd import no_grad
 from .optimizer import Optimizer, _check_lr, _check_nonneg, _to_float
 
@@ -56,7 +56,7 @@ class RMSprop(Optimizer):
                 if centered and "grad_avg" not in state:
                     state["grad_avg"] = self._zeros_like(p)
                 state["step"] = float(state["step"]) + 1
-                _C.rmsprop_step_(p._a, p.grad._a, state["square_avg"]._a,
+                _K.rmsprop_step_(p._a, p.grad._a, state["square_avg"]._a,
                                  state["grad_avg"]._a if centered else None,
                                  state["momentum_buffer"]._a if mom > 0 else None, lr, float(group["alpha"]),
                                  float(group["eps"]), float(group["weight_decay"]), mom, centered,

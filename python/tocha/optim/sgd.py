@@ -1,6 +1,6 @@
 """Stochastic gradient descent (momentum, dampening, Nesterov, weight decay, maximize)."""
 
-from .. import _C
+from .._dispatch import K as _K  # _C, with CUDA dispatch in a CUDA build
 from ..autograd import no_grad
 from .optimizer import Optimizer, _check_lr, _check_nonneg, _to_float
 
@@ -67,6 +67,6 @@ class SGD(Optimizer):
                         t = state["momentum_buffer"] = self._zeros_like(p)
                         first = True
                     buf = t._a
-                _C.sgd_step_(p._a, p.grad._a, buf, lr, mom, damp, wd, bool(group["nesterov"]),
+                _K.sgd_step_(p._a, p.grad._a, buf, lr, mom, damp, wd, bool(group["nesterov"]),
                              bool(group["maximize"]), first)
         return loss

@@ -273,40 +273,52 @@ class Module:
                     continue
                 new = fn(p)
                 if new is not p:
-                    np_ = Parameter(new.detach(), p.requires_grad)
+                    # in place, like PyTorch's param.data = fn(param): an optimiser made before .to()/.cuda()
+                    # keeps updating the module's parameters
+                    p.data = new.detach()
                     if p.grad is not None:
-                        np_.grad = fn(p.grad)
-                    m._parameters[k] = np_
+                        p.grad = fn(p.grad)
             for k, b in m._buffers.items():
                 if b is not None:
                     m._buffers[k] = fn(b)
         return self
 
     def to(self, *args, **kwargs):
+        """Move and/or cast parameters, their grads and buffers in place: ``to(device)``, ``to(dtype)``,
+        ``to(device, dtype)``, ``to(tensor)``; dtype casts touch floating-point tensors only."""
         dtype = kwargs.get("dtype")
         device = kwargs.get("device")
         for a in args:
-            if isinstance(a, str) or type(a).__name__ == "device":
+            if isinstance(a, (str, int)) and not isinstance(a, bool) or type(a).__name__ == "device":
                 device = a
             elif isinstance(a, Tensor):
-                dtype = a.dtype
+                dtype, device = a.dtype, a.device
             else:
                 dtype = a
-        if device is not None:
-            from ..._dtype import to_device
-
-            if to_device(device).type != "cpu":
-                from ... import cuda
-
-                cuda._require()
+        dt = None
         if dtype is not None:
             from ..._dtype import to_dtype
 
             dt = to_dtype(dtype)
             if not dt.is_floating_point:
                 raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dt}")
-            return self._apply_tensors(lambda t: t.to(dt) if t.is_floating_point() else t)
-        return self
+        if device is not None:
+            from ..._dtype import to_device
+
+            device = to_device(device)
+            if device.type != "cpu":
+                from ... import cuda
+
+                cuda._require(device.index)
+        if dt is None and device is None:
+            return self
+
+        def move(t):
+            if device is not None:
+                t = t.to(device)
+            return t.to(dt) if dt is not None and t.is_floating_point() else t
+
+        return self._apply_tensors(move)
 
     def float(self):
         return self.to(_ops.float32)
@@ -315,7 +327,7 @@ class Module:
         return self.to(_ops.float64)
 
     def cpu(self):
-        return self
+        return self.to("cpu")
 
     def cuda(self, device=None):
         return self.to(device or "cuda")
