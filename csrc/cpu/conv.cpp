@@ -47,6 +47,7 @@ void fold(const Array& cols, int64_t kh, int64_t kw, const ConvParams& p, Array&
 namespace {
 
 int g_conv_algo = -1;
+int64_t g_conv_band = 0;
 
 // TOCHA_CPU_ISA=generic forces the baseline build (as for GEMM; read once).
 [[maybe_unused]] bool use_avx2() {
@@ -132,6 +133,8 @@ std::pair<int64_t, int64_t> check_conv(const Array& x, const Array& w, const Con
 
 void set_conv_algo(int algo) { g_conv_algo = algo; }
 int conv_algo_override() { return g_conv_algo; }
+void set_conv_band_bytes(int64_t bytes) { g_conv_band = bytes; }
+int64_t conv_band_override() { return g_conv_band; }
 
 Array conv2d_forward(const Array& x_, const Array& w_, const std::optional<Array>& bias_, const ConvParams& p) {
   const char* op = "conv2d";

@@ -16,7 +16,8 @@
 #endif
 
 namespace tocha::cpu {
-int conv_algo_override();  // set_conv_algo's value (conv.cpp)
+int conv_algo_override();      // set_conv_algo's value (conv.cpp)
+int64_t conv_band_override();  // set_conv_band_bytes's value (conv.cpp), <= 0: default
 
 namespace TOCHA_CONV_ISA {
 void conv_forward(const Array& x, const Array& w, const Array* bias, const ConvParams& p, Array& y);
@@ -28,13 +29,17 @@ void fold(const Array& cols, int64_t kh, int64_t kw, const ConvParams& p, Array&
 
 namespace {
 
-inline int thread_id() {
+// Work items (images, planes, slices) are handed out dynamically: on a shared machine a thread that
+// gets descheduled no longer holds back a fixed share. Each item's arithmetic does not depend on the
+// thread that runs it, so results stay identical for any thread count and schedule.
 #ifdef _OPENMP
-  return omp_get_thread_num();
+#define TOCHA_CONV_PARALLEL_FOR(nt, chunk) TOCHA_PRAGMA(omp parallel for num_threads(nt) schedule(dynamic, chunk))
 #else
-  return 0;
+#define TOCHA_CONV_PARALLEL_FOR(nt, chunk)
 #endif
-}
+
+// Items per dynamic chunk: about 8 chunks per thread (amortises the scheduling for many tiny items).
+inline int64_t dyn_chunk(int64_t items, int nt) { return std::max<int64_t>(1, items / (8 * int64_t(nt))); }
 
 inline int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
   return (in + 2 * p - d * (k - 1) - 1) / s + 1;
@@ -64,7 +69,7 @@ TOCHA_CONV_NO_LIBCALLS void im2col(const T* __restrict x, int64_t C, int64_t H, 
                                    int64_t ld) {
   // Stride 1 with OW == W ('same' padding): a tap's valid block is one shifted run of x; copy it whole,
   // then zero the few entries that wrapped around from a neighbouring row.
-  const bool flat = p.sw == 1 && OW == W;
+  const bool flat = p.sh == 1 && p.sw == 1 && OW == W;
   const int64_t L = (ohb - oha) * OW;
   for (int64_t c = 0; c < C; ++c) {
     const T* xc = x + c * H * W;
@@ -118,7 +123,7 @@ template <typename T>
 TOCHA_CONV_NO_LIBCALLS void col2im(T* __restrict col, bool scratch, int64_t ld, int64_t C, int64_t H, int64_t W,
                                    int64_t kh, int64_t kw, const ConvParams& p, int64_t oha, int64_t ohb,
                                    int64_t OW, T* __restrict x) {
-  const bool flat = scratch && p.sw == 1 && OW == W;
+  const bool flat = scratch && p.sh == 1 && p.sw == 1 && OW == W;
   for (int64_t c = 0; c < C; ++c) {
     T* xc = x + c * H * W;
     for (int64_t i = 0; i < kh; ++i) {
@@ -259,8 +264,7 @@ constexpr int64_t kColBytes = int64_t(8) << 20;
 
 // Output rows per band (a function of the shape and dtype only, never of the thread count).
 int64_t band_rows(int64_t CKK, int64_t OH, int64_t OW, size_t elem) {
-  int64_t budget = kColBytes;
-  if (const char* e = std::getenv("TOCHA_CONV_BAND")) budget = std::atoll(e);  // SCRATCH
+  const int64_t budget = conv_band_override() > 0 ? conv_band_override() : kColBytes;
   const int64_t per_row = std::max<int64_t>(1, CKK * OW * int64_t(elem));
   const int64_t rows = std::max<int64_t>(1, std::min(OH, budget / per_row));
   const int64_t nbands = (OH + rows - 1) / rows;
@@ -281,7 +285,7 @@ T* scratch(size_t n) {
 template <typename F>
 void for_images(int64_t N, int nt, F&& body) {
   if (nt > 1 && N >= nt) {
-    TOCHA_OMP_PARALLEL_FOR(nt)
+    TOCHA_CONV_PARALLEL_FOR(nt, 1)
     for (int64_t n = 0; n < N; ++n) body(n);
   } else {
     for (int64_t n = 0; n < N; ++n) body(n);
@@ -299,7 +303,7 @@ void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvPara
   T* yp = y.data<T>();
   const int nt = get_num_threads();
   if (use_direct(Cg, p)) {
-    TOCHA_OMP_PARALLEL_FOR(nt)
+    TOCHA_CONV_PARALLEL_FOR(nt, dyn_chunk(N * K, nt))
     for (int64_t nk = 0; nk < N * K; ++nk) {
       const int64_t n = nk / K, k = nk % K, c = k / Kg;
       T* yo = yp + nk * OHW;
@@ -345,7 +349,7 @@ void conv_bwd_input_impl(const Array& gy, const Array& w, const ConvParams& p, A
   T* xp = dx.data<T>();
   const int nt = get_num_threads();
   if (use_direct(Cg, p)) {
-    TOCHA_OMP_PARALLEL_FOR(nt)
+    TOCHA_CONV_PARALLEL_FOR(nt, dyn_chunk(N * C, nt))
     for (int64_t nc = 0; nc < N * C; ++nc) {
       const int64_t n = nc / C, c = nc % C;  // Cg == 1: group c, output channels c*Kg .. c*Kg+Kg-1
       T* xo = xp + nc * HW;
@@ -391,7 +395,7 @@ void conv_bwd_weight_impl(const Array& x, const Array& gy, const ConvParams& p, 
   T* dwp = dw.data<T>();
   const int nt = get_num_threads();
   if (use_direct(Cg, p)) {
-    TOCHA_OMP_PARALLEL_FOR(nt)
+    TOCHA_CONV_PARALLEL_FOR(nt, 1)
     for (int64_t k = 0; k < K; ++k) {
       const int64_t c = k / Kg;
       T* d = dwp + k * kh * kw;
@@ -406,13 +410,15 @@ void conv_bwd_weight_impl(const Array& x, const Array& gy, const ConvParams& p, 
     return;
   }
   // The batch is cut into S slices (S depends on N only, never on the thread count); each slice sums its
-  // images band by band into its own dW partial,
-  //   dW_g (Kg, CKK) += gy band (Kg, L) (read in place) @ col band^T (L, CKK) (col read through strides),
-  // then the partials are added in slice order -> deterministic for any thread count. Threads own whole
-  // slices, so the GEMMs run without inner barriers (robust on a loaded machine).
+  // images band by band into its own dW partial with one GEMM per image, group and band,
+  //   dW_g (Kg, CKK) += gy band (Kg, L) @ col band^T (L, CKK)   or, when that wastes less of the 6x16
+  //   register tiles (e.g. CKK = 9, Kg = 32), dW_g^T (CKK, Kg) += col band (CKK, L) @ gy band^T (L, Kg),
+  // (gy read in place, transposes through strides), then the partials are added in slice order ->
+  // deterministic for any thread count. Threads own whole slices: no barriers inside the GEMMs.
   const int64_t S = std::min<int64_t>(N, 16);
   const int64_t R = band_rows(CKK, OH, OW, sizeof(T));
-  const bool outer = N >= nt && nt > 1;
+  auto tiles = [](int64_t m, int64_t n) { return ((m + 5) / 6) * ((n + 15) / 16); };
+  const bool trans = tiles(CKK, Kg) < tiles(Kg, CKK);
   std::vector<T> part(S * K * CKK);
   auto slice = [&](int64_t s) {
     T* col = scratch<T>(size_t(CKK * R * OW));
@@ -423,20 +429,30 @@ void conv_bwd_weight_impl(const Array& x, const Array& gy, const ConvParams& p, 
         for (int64_t oha = 0; oha < OH; oha += R) {
           const int64_t ohb = std::min(OH, oha + R), L = (ohb - oha) * OW;
           im2col(xp + (n * C + g * Cg) * HW, Cg, H, W, kh, kw, p, oha, ohb, OW, col, L);
-          gemm<T>(Kg, CKK, L, gp + (n * K + g * Kg) * OHW + oha * OW, OHW, 1, col, 1, L, ps + g * Kg * CKK, CKK,
-                  n > n0 || oha > 0);
+          const T* gb = gp + (n * K + g * Kg) * OHW + oha * OW;
+          const bool acc = n > n0 || oha > 0;
+          if (trans)
+            gemm<T>(CKK, Kg, L, col, L, 1, gb, 1, OHW, ps + g * Kg * CKK, Kg, acc);
+          else
+            gemm<T>(Kg, CKK, L, gb, OHW, 1, col, 1, L, ps + g * Kg * CKK, CKK, acc);
         }
   };
-  if (outer) {
-    TOCHA_OMP_PARALLEL_FOR(nt)
+  if (N >= nt && nt > 1) {
+    TOCHA_CONV_PARALLEL_FOR(nt, 1)
     for (int64_t s = 0; s < S; ++s) slice(s);
   } else {
     for (int64_t s = 0; s < S; ++s) slice(s);
   }
   const int64_t total = K * CKK;
-  std::copy(part.begin(), part.begin() + total, dwp);
   for (int64_t s = 1; s < S; ++s)
-    for (int64_t i = 0; i < total; ++i) dwp[i] += part[s * total + i];
+    for (int64_t i = 0; i < total; ++i) part[i] += part[s * total + i];
+  if (!trans) {
+    std::copy(part.begin(), part.begin() + total, dwp);
+  } else {  // partial of group g is (CKK, Kg)
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t k = 0; k < Kg; ++k)
+        for (int64_t r = 0; r < CKK; ++r) dwp[(g * Kg + k) * CKK + r] = part[(g * Kg * CKK) + r * Kg + k];
+  }
 }
 
 template <typename T>
@@ -446,7 +462,7 @@ void unfold_impl(const Array& x, int64_t kh, int64_t kw, const ConvParams& p, Ar
   const T* xp = x.data<T>();
   T* op = out.data<T>();
   const int nt = get_num_threads();
-  TOCHA_OMP_PARALLEL_FOR(nt)
+  TOCHA_CONV_PARALLEL_FOR(nt, 1)
   for (int64_t n = 0; n < N; ++n)
     im2col(xp + n * C * H * W, C, H, W, kh, kw, p, 0, OH, OW, op + n * C * kh * kw * OH * OW, OH * OW);
 }
@@ -458,7 +474,7 @@ void fold_impl(const Array& cols, int64_t kh, int64_t kw, const ConvParams& p, A
   const T* cp = cols.data<T>();
   T* op = out.data<T>();
   const int nt = get_num_threads();
-  TOCHA_OMP_PARALLEL_FOR(nt)
+  TOCHA_CONV_PARALLEL_FOR(nt, 1)
   for (int64_t n = 0; n < N; ++n) {
     T* o = op + n * C * H * W;
     std::fill(o, o + C * H * W, T(0));
@@ -502,7 +518,7 @@ void conv_backward_bias(const Array& gy, Array& db) {
     const T* g = gy.data<T>();
     T* d = db.data<T>();
     const int nt = get_num_threads();
-    TOCHA_OMP_PARALLEL_FOR(nt)
+    TOCHA_CONV_PARALLEL_FOR(nt, 1)
     for (int64_t k = 0; k < K; ++k) {
       double acc = 0;  // double accumulator: sums over N*OH*OW terms
       for (int64_t n = 0; n < N; ++n) acc += row_sum(g + (n * K + k) * L, L);
