@@ -15,7 +15,7 @@ import numpy as np
 
 import tocha
 import tocha.nn.functional as F
-from harness import dump, machine, parser, set_threads, table, timeit
+from harness import dump, machine, parser, set_threads, table, timeit_many
 
 try:
     import torch
@@ -48,14 +48,16 @@ def bench_case(m, k, n, variant, rep, rng):
     ref = a.astype(np.float64) @ b.astype(np.float64)
     np.testing.assert_allclose((ta @ tb).numpy(), ref, rtol=1e-3, atol=1e-3 * np.sqrt(k))
     flops = 2.0 * m * n * k
-    tt = timeit(lambda: ta @ tb, rep, min_time=0.05)
-    tn = timeit(lambda: a @ b, rep, min_time=0.05)
+    fns = {"tocha": lambda: ta @ tb, "numpy": lambda: a @ b}
+    if torch is not None:
+        pa, pb = torch.from_numpy(a), torch.from_numpy(b)
+        fns["torch"] = lambda: pa @ pb
+    t = timeit_many(fns, rep, min_time=0.05)
+    tt, tn = t["tocha"], t["numpy"]
     row = {"shape": f"{m}x{k}x{n} {variant}", "tocha GFLOP/s": f"{flops / tt / 1e9:.1f}",
            "numpy GFLOP/s": f"{flops / tn / 1e9:.1f}", "vs numpy": f"{tn / tt:.2f}x"}
     if torch is not None:
-        pa, pb = torch.from_numpy(a), torch.from_numpy(b)
-        tp = timeit(lambda: pa @ pb, rep, min_time=0.05)
-        row.update({"torch GFLOP/s": f"{flops / tp / 1e9:.1f}", "vs torch": f"{tp / tt:.2f}x"})
+        row.update({"torch GFLOP/s": f"{flops / t['torch'] / 1e9:.1f}", "vs torch": f"{t['torch'] / tt:.2f}x"})
     return row, flops / tt / 1e9
 
 
@@ -89,18 +91,24 @@ def main():
         tx, tw, tb = tocha.from_numpy(x), tocha.from_numpy(w), tocha.from_numpy(b)
         ref = np.maximum(x @ w.T + b, 0)
         np.testing.assert_allclose(_linear_act(tx, tw, tb, "relu").numpy(), ref, rtol=1e-3, atol=1e-3 * np.sqrt(k))
-        tt = timeit(lambda: _linear_act(tx, tw, tb, "relu"), rep, min_time=0.05)
-        tn = timeit(lambda: np.maximum(x @ w.T + b, 0), rep, min_time=0.05)
+        fns = {"tocha": lambda: _linear_act(tx, tw, tb, "relu"), "numpy": lambda: np.maximum(x @ w.T + b, 0)}
+        if torch is not None:
+            px, pw, pb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
+            fns["torch"] = lambda: torch.relu(torch.nn.functional.linear(px, pw, pb))
+        t = timeit_many(fns, rep, min_time=0.05)
+        tt, tn = t["tocha"], t["numpy"]
         row = {"shape": f"linear+bias+relu {m}x{k}x{n}", "tocha GFLOP/s": f"{2 * m * n * k / tt / 1e9:.1f}",
                "numpy GFLOP/s": f"{2 * m * n * k / tn / 1e9:.1f}", "vs numpy": f"{tn / tt:.2f}x"}
         if torch is not None:
-            px, pw, pb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
-            tp = timeit(lambda: torch.relu(torch.nn.functional.linear(px, pw, pb)), rep, min_time=0.05)
-            row.update({"vs torch": f"{tp / tt:.2f}x"})
+            row.update({"vs torch": f"{t['torch'] / tt:.2f}x"})
         rows.append(row)
     mhz = cpu_mhz()
     print(f"threads={threads}  {machine()}")
     print(f"best tocha square SGEMM: {best:.1f} GFLOP/s ({best / threads:.1f} per core)")
+    measured = tocha._C.fma_peak_gflops(0.3)  # tight FMA loop, one core, this ISA path
+    if measured > 0:
+        print(f"measured FMA peak (one core, {tocha._C.gemm_isa()} FMA loop): {measured:.1f} GFLOP/s -> best "
+              f"single-core SGEMM = {100 * best / threads / measured:.0f}% of it")
     if args.peak_ghz or mhz:
         ghz = args.peak_ghz or mhz / 1e3
         peak = 32 * ghz * threads   # AVX2: 2 FMA units x 8 float32 lanes x 2 flops per cycle

@@ -8,7 +8,7 @@ Prints median time, GB/s and the ratio reference_time / tocha_time (> 1 means to
 import harness  # noqa: F401  (pins BLAS/OpenMP threads before NumPy loads)
 import numpy as np
 import tocha
-from harness import dump, fmt_time, machine, parser, set_threads, table, timeit
+from harness import dump, fmt_time, machine, parser, set_threads, table, timeit_many
 
 try:
     import torch
@@ -65,12 +65,12 @@ def main():
         atol = 1e-2 if name.startswith("sum") else 1e-5
         np.testing.assert_allclose(np.asarray(ft()), fn(), rtol=1e-4, atol=atol)
     for name, ft, fn, fp, nbytes in all_cases:
-        tt = timeit(ft, args.repeat)
-        tn = timeit(fn, args.repeat)
+        t = timeit_many({"tocha": ft, "numpy": fn, **({"torch": fp} if fp else {})}, args.repeat)
+        tt, tn = t["tocha"], t["numpy"]
         row = {"op": name, "tocha": fmt_time(tt), "numpy": fmt_time(tn),
                "vs numpy": f"{tn / tt:.2f}x", "tocha GB/s": f"{nbytes / tt / 1e9:.1f}"}
         if fp:
-            tp = timeit(fp, args.repeat)
+            tp = t["torch"]
             row.update({"torch": fmt_time(tp), "vs torch": f"{tp / tt:.2f}x"})
         rows.append(row)
     print(f"threads={threads}  {machine()}")

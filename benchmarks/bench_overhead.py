@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 import tocha
-from harness import dump, fmt_time, machine, parser, set_threads, table, timeit
+from harness import dump, fmt_time, machine, parser, set_threads, table, timeit_many
 
 
 def small_add(mod, requires_grad):
@@ -49,8 +49,8 @@ def main():
                        ("a + b (4 elems, requires_grad)", lambda m: small_add(m, True)),
                        ("MLP 10-32-2 train step, batch 8", train_step)]:
         ft, fp = make(tocha), make(torch)
-        tt = timeit(ft, rep, warmup=50, min_time=0.02)
-        tp = timeit(fp, rep, warmup=50, min_time=0.02)
+        t = timeit_many({"tocha": ft, "torch": fp}, rep, warmup=50, min_time=0.02)
+        tt, tp = t["tocha"], t["torch"]
         rows.append({"case": name, "tocha": fmt_time(tt), "torch": fmt_time(tp),
                      "tocha / torch time": f"{tt / tp:.2f}"})
     # correctness: the tiny step produces the same loss trajectory as PyTorch from the same weights

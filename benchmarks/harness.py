@@ -44,6 +44,32 @@ def timeit(fn, repeat=15, warmup=3, min_time=0.0):
     return statistics.median(samples)
 
 
+def timeit_many(fns, repeat=15, warmup=3, min_time=0.0):
+    """Median seconds per call of each function in ``fns`` (a dict name -> callable), sampled round-robin.
+
+    Interleaving the samples means background load on a shared machine hits every candidate alike, so the
+    ratios stay meaningful even when the absolute times wobble.
+    """
+    inner = {}
+    for name, fn in fns.items():
+        for _ in range(warmup):
+            fn()
+        inner[name] = 1
+        if min_time > 0:
+            t0 = time.perf_counter()
+            fn()
+            inner[name] = max(1, int(min_time / max(time.perf_counter() - t0, 1e-9)))
+    samples = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            n = inner[name]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / n)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
 def parser(description):
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--threads", type=int, default=None, help="threads for tocha/numpy-free refs/torch")

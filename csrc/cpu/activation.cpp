@@ -15,10 +15,10 @@
 
 namespace tocha::cpu {
 namespace avx2 {   // activation_avx2.cpp (x86-64 builds only)
-void act_fwd(Act op, int64_t n, float* y, const float* x, float p1, float p2);
-void act_fwd(Act op, int64_t n, double* y, const double* x, double p1, double p2);
-void act_bwd(Act op, int64_t n, float* gx, const float* g, const float* x, float p1, float p2);
-void act_bwd(Act op, int64_t n, double* gx, const double* g, const double* x, double p1, double p2);
+void act_fwd(ActOp op, int64_t n, float* y, const float* x, float p1, float p2);
+void act_fwd(ActOp op, int64_t n, double* y, const double* x, double p1, double p2);
+void act_bwd(ActOp op, int64_t n, float* gx, const float* g, const float* x, float p1, float p2);
+void act_bwd(ActOp op, int64_t n, double* gx, const double* g, const double* x, double p1, double p2);
 }  // namespace avx2
 
 namespace {
@@ -39,7 +39,7 @@ bool use_avx2() {
 #endif
 
 template <typename T>
-void act_fwd(Act op, int64_t n, T* y, const T* x, T p1, T p2) {
+void act_fwd(ActOp op, int64_t n, T* y, const T* x, T p1, T p2) {
 #ifdef TOCHA_ACT_HAVE_AVX2
   if (use_avx2()) return avx2::act_fwd(op, n, y, x, p1, p2);
 #endif
@@ -47,7 +47,7 @@ void act_fwd(Act op, int64_t n, T* y, const T* x, T p1, T p2) {
 }
 
 template <typename T>
-void act_bwd(Act op, int64_t n, T* gx, const T* g, const T* x, T p1, T p2) {
+void act_bwd(ActOp op, int64_t n, T* gx, const T* g, const T* x, T p1, T p2) {
 #ifdef TOCHA_ACT_HAVE_AVX2
   if (use_avx2()) return avx2::act_bwd(op, n, gx, g, x, p1, p2);
 #endif
@@ -61,18 +61,18 @@ void check_float_cpu(const Array& a, const char* op) {
     throw TypeError(std::string("[") + op + "] expected a floating-point tensor, got " + dtype_name(a.dtype));
 }
 
-Act check_op(int op, const char* name) {
-  if (op < 0 || op >= (int)Act::Count)
+ActOp check_op(int op, const char* name) {
+  if (op < 0 || op >= (int)ActOp::Count)
     throw ValueError(std::string("[") + name + "] unknown activation code " + std::to_string(op));
-  return (Act)op;
+  return (ActOp)op;
 }
 
-void check_params(Act op, double p1, const char* name) {
-  if ((op == Act::Celu && p1 == 0.0))
+void check_params(ActOp op, double p1, const char* name) {
+  if ((op == ActOp::Celu && p1 == 0.0))
     throw ValueError(std::string("[") + name + "] celu: alpha must not be zero");
-  if (op == Act::Softplus && p1 == 0.0)
+  if (op == ActOp::Softplus && p1 == 0.0)
     throw ValueError(std::string("[") + name + "] softplus: beta must not be zero");
-  if (op == Act::BipolarRelu && p1 < 1.0)
+  if (op == ActOp::BipolarRelu && p1 < 1.0)
     throw ValueError(std::string("[") + name + "] bipolar_relu: last-dim size must be >= 1");
 }
 
@@ -80,7 +80,7 @@ void check_params(Act op, double p1, const char* name) {
 
 Array activation_forward(int code, const Array& x_, double p1, double p2) {
   const char* name = "activation_forward";
-  Act op = check_op(code, name);
+  ActOp op = check_op(code, name);
   check_float_cpu(x_, name);
   check_params(op, p1, name);
   Array x = x_.contiguous();
@@ -93,7 +93,7 @@ Array activation_forward(int code, const Array& x_, double p1, double p2) {
 
 Array activation_backward(int code, const Array& grad_, const Array& x_, double p1, double p2) {
   const char* name = "activation_backward";
-  Act op = check_op(code, name);
+  ActOp op = check_op(code, name);
   check_float_cpu(x_, name);
   check_float_cpu(grad_, name);
   check_params(op, p1, name);

@@ -23,7 +23,7 @@
 
 namespace tocha::cpu {
 
-enum class Act : int {
+enum class ActOp : int {
   LeakyRelu, Elu, Selu, Celu, Softplus, Hardtanh, Hardsigmoid, Hardswish, LogSigmoid, Softsign,
   Isru, Isrlu, Sqnl, BinaryStep, BipolarRelu, Count
 };

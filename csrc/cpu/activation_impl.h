@@ -53,10 +53,10 @@ void map2(int64_t n, T* y, const T* g, const T* x, F f) {
 template <typename T> inline T sel(bool c, T a, T b) { return c ? a : b; }
 
 template <typename T>
-void act_fwd(Act op, int64_t n, T* y, const T* x, T p1, T p2) {
+void act_fwd(ActOp op, int64_t n, T* y, const T* x, T p1, T p2) {
   const T zero(0), one(1), three(3), two(2);
   switch (op) {
-#define F1(OP, EXPR) case Act::OP: map1(n, y, x, [=](T v, int64_t i) -> T { (void)i; return EXPR; }); break;
+#define F1(OP, EXPR) case ActOp::OP: map1(n, y, x, [=](T v, int64_t i) -> T { (void)i; return EXPR; }); break;
     F1(LeakyRelu, sel(v > zero, v, v * p1))
     F1(Elu, sel(v > zero, v, p1 * fm::expm1(v)))
     F1(Selu, sel(v > zero, T(kSeluScale) * v, T(kSeluScale * kSeluAlpha) * fm::expm1(v)))
@@ -79,10 +79,10 @@ void act_fwd(Act op, int64_t n, T* y, const T* x, T p1, T p2) {
 }
 
 template <typename T>
-void act_bwd(Act op, int64_t n, T* gx, const T* g, const T* x, T p1, T p2) {
+void act_bwd(ActOp op, int64_t n, T* gx, const T* g, const T* x, T p1, T p2) {
   const T zero(0), one(1), three(3), two(2);
   switch (op) {
-#define F2(OP, EXPR) case Act::OP: map2(n, gx, g, x, [=](T v, int64_t i) -> T { (void)i; return EXPR; }); break;
+#define F2(OP, EXPR) case ActOp::OP: map2(n, gx, g, x, [=](T v, int64_t i) -> T { (void)i; return EXPR; }); break;
     F2(LeakyRelu, sel(v > zero, one, p1))
     F2(Elu, sel(v > zero, one, p1 * fm::exp(v)))
     F2(Selu, sel(v > zero, T(kSeluScale), T(kSeluScale * kSeluAlpha) * fm::exp(v)))
@@ -105,14 +105,14 @@ void act_bwd(Act op, int64_t n, T* gx, const T* g, const T* x, T p1, T p2) {
 
 }  // namespace
 
-void act_fwd(Act op, int64_t n, float* y, const float* x, float p1, float p2) { act_fwd<float>(op, n, y, x, p1, p2); }
-void act_fwd(Act op, int64_t n, double* y, const double* x, double p1, double p2) {
+void act_fwd(ActOp op, int64_t n, float* y, const float* x, float p1, float p2) { act_fwd<float>(op, n, y, x, p1, p2); }
+void act_fwd(ActOp op, int64_t n, double* y, const double* x, double p1, double p2) {
   act_fwd<double>(op, n, y, x, p1, p2);
 }
-void act_bwd(Act op, int64_t n, float* gx, const float* g, const float* x, float p1, float p2) {
+void act_bwd(ActOp op, int64_t n, float* gx, const float* g, const float* x, float p1, float p2) {
   act_bwd<float>(op, n, gx, g, x, p1, p2);
 }
-void act_bwd(Act op, int64_t n, double* gx, const double* g, const double* x, double p1, double p2) {
+void act_bwd(ActOp op, int64_t n, double* gx, const double* g, const double* x, double p1, double p2) {
   act_bwd<double>(op, n, gx, g, x, p1, p2);
 }
 

@@ -6,11 +6,10 @@
 // Loop nest:  jc (NC cols of B/C) -> pc (KC of K) -> pack B block (kc x nc, L3)
 //             -> ic (MC rows) -> pack A block (mc x kc, L2) -> tiles (jr, ir): MR x NR micro-kernel
 // (the kc x NR B micro-panel stays in L1 while the ir loop streams A micro-panels from L2).
-// Threads: one OpenMP team. Packing of each block and the (jr, ir) tile list of each (jc, pc, ic) step are
-// split in contiguous static chunks; A/B blocks are double-buffered so the next step is packed right after
-// the current step's tiles, one barrier per step. K is never split and every C element is produced by one
-// fixed tile with a fixed k order => results are bitwise identical for any thread count.
-// Problems under ~4 MFLOP run single-threaded (no fork/join); tiny ones take the same packed path.
+// Threads: C is cut into a grid of MR x NR-aligned blocks, one per thread, each computed by the serial loop
+// nest above with the thread's own packed buffers -- no barrier inside the GEMM (see gemm_partitioned).
+// K is never split and every C element sees the same k order and epilogue => results are bitwise
+// identical for any thread count. Problems under ~4 MFLOP run single-threaded (no fork/join).
 // Epilogue (accumulate, bias, act) is fused into the micro-kernel's tile store of the last K block.
 // Tiles: AVX2 6x16 f32 / 6x8 f64 (gemm_avx2.cpp); generic 4x8 f32 / 4x4 f64 (plain C++, auto-vectorised).
 // Preconditions: C has unit column stride and does not alias A/B/bias; M, N, K >= 0 (K == 0 handled).
@@ -178,7 +177,7 @@ inline int threads_for(int64_t M, int64_t N, int64_t K) {
 #ifdef _OPENMP
   int nt = omp_get_max_threads();
   if (nt <= 1 || omp_in_parallel()) return 1;
-  // ~2 MFLOP per thread minimum: below that the fork/join + barriers cost more than they save.
+  // ~2 MFLOP per thread minimum: below that the fork/join costs more than it saves.
   double flops = 2.0 * double(M) * double(N) * double(K);
   int64_t by_work = int64_t(flops / 2.0e6);
   return int(std::max<int64_t>(1, std::min<int64_t>(nt, by_work)));
@@ -188,10 +187,11 @@ inline int threads_for(int64_t M, int64_t N, int64_t K) {
 #endif
 }
 
+// Serial Goto/BLIS loop nest over one C block (the multi-threaded driver below calls it once per thread).
 template <typename T>
 void gemm_blocked(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa,
                   int64_t csa, const T* B, int64_t rsb, int64_t csb, T* C, int64_t ldc, bool accumulate,
-                  const T* bias, Act act, int nthreads) {
+                  const T* bias, Act act) {
   const int MR = ks.mr, NR = ks.nr;
 #ifdef TOCHA_GEMM_TUNING  // dev builds only: override blocking from the environment
   KernelSet<T> kt = ks;
@@ -201,91 +201,82 @@ void gemm_blocked(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, const
   const KernelSet<T>& ks_ = kt;
 #define ks ks_
 #endif
-  // Balance the K blocks (e.g. K=300 -> 2 x 150, not 256 + 44); depends on K only => thread-independent.
+  // Balance the K blocks (e.g. K=300 -> 2 x 150, not 256 + 44); depends on K only => the k order of every
+  // C element is the same whichever block of C (i.e. whichever thread) computes it.
   const int64_t nkb = (K + ks.kc - 1) / ks.kc;
   const int64_t KC = (K + nkb - 1) / nkb;
   const int64_t NC = std::min<int64_t>(ks.nc, (N + NR - 1) / NR * NR);
   const int64_t MC = std::min<int64_t>(ks.mc, (M + MR - 1) / MR * MR);
-  // Steps (jc, pc, ic) run in order; step s computes from A buffer s%2 and B buffer (s/nic)%2 while the
-  // next step's blocks are packed into the other buffers, so one barrier per step suffices.
-  const int64_t njc = (N + NC - 1) / NC, npc = (K + KC - 1) / KC, nic = (M + MC - 1) / MC;
-  const int64_t nsteps = njc * npc * nic;
-  const size_t a_sz = size_t(KC) * size_t(MC), b_sz = size_t(KC) * size_t(NC);
-  const int na = nsteps > 1 ? 2 : 1, nb = njc * npc > 1 ? 2 : 1;
-  T* Ap = static_cast<T*>(tl_buf_a.get(sizeof(T) * a_sz * na));
-  T* Bp = static_cast<T*>(tl_buf_b.get(sizeof(T) * b_sz * nb));
-
-  struct Step { int64_t jc, nc, pc, kc, ic, mc; bool new_b; T* a; T* b; };
-  auto step = [&](int64_t s) {
-    Step st;
-    const int64_t icx = s % nic, pcx = (s / nic) % npc, jcx = s / (nic * npc);
-    st.jc = jcx * NC; st.nc = std::min(NC, N - st.jc);
-    st.pc = pcx * KC; st.kc = std::min(KC, K - st.pc);
-    st.ic = icx * MC; st.mc = std::min(MC, M - st.ic);
-    st.new_b = icx == 0;
-    st.a = Ap + (s % na) * a_sz;
-    st.b = Bp + ((s / nic) % nb) * b_sz;
-    return st;
-  };
-  auto pack = [&](const Step& st, int tid, int nt) {
-    if (st.new_b) {
-      int64_t b0, b1;
-      split_range((st.nc + NR - 1) / NR, tid, nt, b0, b1);
-      if (b1 > b0)
-        ks.pack_b(st.kc, std::min<int64_t>(b1 * NR, st.nc) - b0 * NR, B + st.pc * rsb + (st.jc + b0 * NR) * csb,
-                  rsb, csb, st.b + b0 * NR * st.kc);
-    }
-    int64_t a0, a1;
-    split_range((st.mc + MR - 1) / MR, tid, nt, a0, a1);
-    if (a1 > a0)
-      ks.pack_a(std::min<int64_t>(a1 * MR, st.mc) - a0 * MR, st.kc, A + (st.ic + a0 * MR) * rsa + st.pc * csa,
-                rsa, csa, st.a + a0 * MR * st.kc);
-  };
-  auto compute = [&](const Step& st, int tid, int nt) {
-    const int64_t kc = st.kc, mc = st.mc, nc = st.nc;
-    const int64_t npa = (mc + MR - 1) / MR, npb = (nc + NR - 1) / NR;
-    const bool acc = accumulate || st.pc > 0;
-    const bool last = st.pc + kc >= K;
-    const T* bias_blk = (last && bias) ? bias + st.jc : nullptr;
-    const Act act_blk = last ? act : Act::None;
-    int64_t t0, t1;
-    split_range(npa * npb, tid, nt, t0, t1);
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t jr = t / npa, ir = t % npa;  // jr-major: B micro-panel reused across ir (L1)
-      ks.kernel(kc, st.a + ir * MR * kc, st.b + jr * NR * kc, C + (st.ic + ir * MR) * ldc + st.jc + jr * NR, ldc,
-                int(std::min<int64_t>(MR, mc - ir * MR)), int(std::min<int64_t>(NR, nc - jr * NR)), acc,
-                bias_blk ? bias_blk + jr * NR : nullptr, act_blk);
-    }
-  };
-  auto body = [&](int tid, int nt) {
-    Step cur = step(0);
-    pack(cur, tid, nt);
-    for (int64_t s = 0; s < nsteps; ++s) {
-#ifdef _OPENMP
-      if (nt > 1) {
-#pragma omp barrier
-      }
-#endif
-      compute(cur, tid, nt);
-      if (s + 1 < nsteps) {
-        cur = step(s + 1);
-        pack(cur, tid, nt);
+  T* Ap = static_cast<T*>(tl_buf_a.get(sizeof(T) * size_t(KC) * size_t(MC)));
+  T* Bp = static_cast<T*>(tl_buf_b.get(sizeof(T) * size_t(KC) * size_t(NC)));
+  for (int64_t jc = 0; jc < N; jc += NC) {
+    const int64_t nc = std::min(NC, N - jc), npb = (nc + NR - 1) / NR;
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      const bool acc = accumulate || pc > 0, last = pc + kc >= K;
+      const T* bias_blk = (last && bias) ? bias + jc : nullptr;  // epilogue only on the last K block
+      const Act act_blk = last ? act : Act::None;
+      ks.pack_b(kc, nc, B + pc * rsb + jc * csb, rsb, csb, Bp);
+      for (int64_t ic = 0; ic < M; ic += MC) {
+        const int64_t mc = std::min(MC, M - ic), npa = (mc + MR - 1) / MR;
+        ks.pack_a(mc, kc, A + ic * rsa + pc * csa, rsa, csa, Ap);
+        for (int64_t jr = 0; jr < npb; ++jr)    // jr outer: the kc x NR B micro-panel stays in L1
+          for (int64_t ir = 0; ir < npa; ++ir)  // while the A micro-panels stream from L2
+            ks.kernel(kc, Ap + ir * MR * kc, Bp + jr * NR * kc, C + (ic + ir * MR) * ldc + jc + jr * NR, ldc,
+                      int(std::min<int64_t>(MR, mc - ir * MR)), int(std::min<int64_t>(NR, nc - jr * NR)), acc,
+                      bias_blk ? bias_blk + jr * NR : nullptr, act_blk);
       }
     }
-  };
-
-  if (nthreads <= 1) {
-    body(0, 1);
-  } else {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nthreads)
-    body(omp_get_thread_num(), omp_get_num_threads());
-#else
-    body(0, 1);
-#endif
   }
 #ifdef TOCHA_GEMM_TUNING
 #undef ks
+#endif
+}
+
+// Multi-threaded GEMM as independent sub-GEMMs: C is cut into a pm x pn grid of blocks aligned to the
+// MR x NR register tile, one block per thread, and each thread runs the serial blocked algorithm on its
+// block with its own packed buffers. No barriers between K blocks: the earlier shared-packing team scheme
+// paid one per (jc, pc, ic) step, which dominated DL-sized problems like 64x784x128 at 2 threads and
+// collapsed when a team member was descheduled (A/B at 2 threads, same process, interleaved rounds, best of
+// 31: 64x784x128 127 vs 108 GFLOP/s, 784x64x128 141-151 vs 98-104; medians on a loaded machine 3-12x); the
+// price is that each thread packs the A rows / B columns of its own block, i.e. the shared operand is
+// packed pn (resp. pm) times -- K*(M+N) extra element copies against 2*M*N*K flops.
+// Every C element is still produced by one micro-kernel call sequence with the same K blocking (KC depends
+// on K only) and the same per-element epilogue, so results are bitwise identical for any thread count.
+template <typename T>
+void gemm_partitioned(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa,
+                      int64_t csa, const T* B, int64_t rsb, int64_t csb, T* C, int64_t ldc, bool accumulate,
+                      const T* bias, Act act, int nt) {
+  const int64_t mt = (M + ks.mr - 1) / ks.mr, ntl = (N + ks.nr - 1) / ks.nr;  // register tiles per dim
+  // Grid pm x pn (pm * pn <= nt threads) minimising the per-thread tile count plus a packing-volume term.
+  int pm = 1, pn = 1;
+  double best = 1e300;
+  for (int m = 1; m <= nt && m <= mt; ++m) {
+    const int n = int(std::min<int64_t>(nt / m, ntl));
+    const int64_t bm = (mt + m - 1) / m, bn = (ntl + n - 1) / n;
+    const double cost = double(bm * ks.mr) * double(bn * ks.nr) + 4.0 * double(bm * ks.mr + bn * ks.nr);
+    if (cost < best) { best = cost; pm = m; pn = n; }
+  }
+  const int used = pm * pn;
+  if (used <= 1) {
+    gemm_blocked(ks, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, act);
+    return;
+  }
+  auto block = [&](int tid) {
+    int64_t r0, r1, c0, c1;
+    split_range(mt, tid / pn, pm, r0, r1);
+    split_range(ntl, tid % pn, pn, c0, c1);
+    const int64_t i0 = r0 * ks.mr, i1 = std::min(M, r1 * ks.mr);
+    const int64_t j0 = c0 * ks.nr, j1 = std::min(N, c1 * ks.nr);
+    if (i1 > i0 && j1 > j0)
+      gemm_blocked(ks, i1 - i0, j1 - j0, K, A + i0 * rsa, rsa, csa, B + j0 * csb, rsb, csb, C + i0 * ldc + j0,
+                   ldc, accumulate, bias ? bias + j0 : nullptr, act);
+  };
+#ifdef _OPENMP
+#pragma omp parallel num_threads(used)
+  block(omp_get_thread_num());
+#else
+  for (int tid = 0; tid < used; ++tid) block(tid);
 #endif
 }
 
@@ -306,8 +297,11 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa,
     return;
   }
   const auto& ks = detail::kernels<T>();
-  detail::gemm_blocked(ks, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, act,
-                       detail::threads_for(M, N, K));
+  const int nt = detail::threads_for(M, N, K);
+  if (nt <= 1)
+    detail::gemm_blocked(ks, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, act);
+  else
+    detail::gemm_partitioned(ks, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, act, nt);
 }
 
 template void gemm<float>(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t,
@@ -316,5 +310,13 @@ template void gemm<double>(int64_t, int64_t, int64_t, const double*, int64_t, in
                            int64_t, double*, int64_t, bool, const double*, Act);
 
 const char* gemm_isa() { return detail::kernels<float>().name; }
+
+double fma_peak_gflops(double seconds) {
+#if defined(__x86_64__)
+  if (detail::chosen_isa() == detail::Isa::Avx2) return detail::avx2_fma_peak_gflops(seconds);
+#endif
+  (void)seconds;
+  return 0.0;
+}
 
 }  // namespace tocha::cpu

@@ -15,6 +15,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -448,6 +449,33 @@ void pack_b_f64(int64_t kc, int64_t nc, const double* B, int64_t rsb, int64_t cs
 }
 
 }  // namespace
+
+// Single-thread float32 FMA throughput: 12 independent vfmadd231ps chains (enough to cover FMA latency on
+// Zen3/Intel) for ~`seconds`; returns GFLOP/s. Used by benchmarks/bench_matmul.py to report % of peak.
+double avx2_fma_peak_gflops(double seconds) {
+  __m256 c[12];
+  for (int i = 0; i < 12; ++i) c[i] = _mm256_set1_ps(float(i));
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  const int64_t inner = 1 << 16;
+  int64_t iters = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  double dt = 0;
+  do {
+    for (int64_t k = 0; k < inner; ++k) {
+#define TOCHA_F(i) c[i] = _mm256_fmadd_ps(c[i], a, b);
+      TOCHA_F(0) TOCHA_F(1) TOCHA_F(2) TOCHA_F(3) TOCHA_F(4) TOCHA_F(5)
+      TOCHA_F(6) TOCHA_F(7) TOCHA_F(8) TOCHA_F(9) TOCHA_F(10) TOCHA_F(11)
+#undef TOCHA_F
+    }
+    iters += inner;
+    dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } while (dt < seconds);
+  __m256 s = c[0];
+  for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, c[i]);
+  volatile float sink = _mm256_cvtss_f32(s);  // keep the chains alive
+  (void)sink;
+  return double(iters) * 12 * 8 * 2 / dt / 1e9;
+}
 
 const KernelSet<float>& avx2_kernels_f32() {
   static const KernelSet<float> ks{"avx2", 6, 16, 144, 256, 3072, pack_a_f32, pack_b_f32, kernel_f32_6x16};

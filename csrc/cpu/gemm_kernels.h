@@ -36,6 +36,7 @@ void pack_b_ref(int64_t kc, int64_t nc, const T* B, int64_t rsb, int64_t csb, T*
 // gemm_avx2.cpp (compiled with -mavx2 -mfma); only call after checking CPU support.
 const KernelSet<float>& avx2_kernels_f32();
 const KernelSet<double>& avx2_kernels_f64();
+double avx2_fma_peak_gflops(double seconds);
 #endif
 
 }  // namespace tocha::cpu::detail
