@@ -1,26 +1,41 @@
-// conv.cpp -- 2-d convolution forward/backward and unfold/fold on CPU (float32, float64).
+// conv.cpp -- 2-d convolution forward/backward and unfold/fold on CPU (float32, float64): input
+// validation and run-time dispatch between the baseline and AVX2+FMA builds of the kernel bodies in
+// conv_impl.h (conv_avx2.cpp; TOCHA_CPU_ISA=generic forces the baseline, as for the GEMM).
 //   x (N, C, H, W), w (K, Cg = C/groups, kh, kw), y (N, K, OH, OW); see conv.h for the shape formulas.
-// Algorithms:
-//   * im2col + GEMM (general case). Per image and group: col (Cg*kh*kw, OH*OW) built by im2col, then
-//     y_g (Kg, OH*OW) = W_g (Kg, Cg*kh*kw) @ col (tocha::cpu::gemm, bias pre-filled and accumulated).
+// Algorithms (CKK = Cg*kh*kw, Kg = K/groups, L = OH*OW):
+//   * im2col + GEMM (general case). Per image and group: col (CKK, L) built by im2col, then
+//     y_g (Kg, L) = W_g (Kg, CKK) @ col (tocha::cpu::gemm, bias pre-filled and accumulated).
 //     1x1 / stride 1 / no padding skips im2col (the input itself is the col matrix).
 //     grad input: colgrad = W_g^T @ gy_g (W^T read through strides, never materialised), col2im into dx.
 //     grad weight: the batch is cut into min(N, 16) slices (a function of N only); each slice accumulates
-//     dW^T = sum_n col_n @ gy_n^T into its own partial, partials are summed in slice order.
+//     dW_g += gy_n @ col_n^T (or dW_g^T += col_n @ gy_n^T when that wastes less of the GEMM's 6x16 register
+//     tiles, e.g. CKK = 9, Kg = 32) into its own partial; partials are summed in slice order.
+//     im2col/col2im copy/add image rows with inline vector loops (no memcpy call per 10-30 element row);
+//     for stride 1 and OW == W ('same' padding) a tap's whole valid block is one shifted contiguous run.
+//     Col matrices above 8 MiB are processed in bands of output rows (bounded scratch, GEMMs read/write
+//     the y / gy bands in place through their leading dimension). Scratch buffers are per thread and
+//     reused across calls (no allocation, page faults or zero fill per call).
 //   * direct kernel when every output channel reads a single input channel (Cg == 1: depthwise, or a
 //     1-channel input): per output plane, one vectorisable row-AXPY per filter tap.
-// Threads: the forward and input-gradient loops run over images (each thread its own col buffer, GEMM
-// then single-threaded); with fewer images than threads the loop is serial and the GEMM threads itself.
-// The weight gradient threads over batch slices (each its own col buffer and partial).
-// The GEMM never splits K and every output element is owned by one thread, so results are bitwise
-// identical for any thread count.
+// Threads: the forward and input-gradient loops run over images, the weight gradient over its slices;
+// items are handed out dynamically (a descheduled thread on a shared machine does not hold back a fixed
+// share) and each runs single-threaded GEMMs; with fewer images than threads the loop is serial and the
+// GEMM threads itself. The GEMM never splits K and every output element is owned by one item, so results
+// are bitwise identical for any thread count.
+// Measured alternatives that lost (1 thread, process CPU time, min of 7, interleaved, loaded 2-core Zen3):
+//   several images side by side in one wide GEMM (col (CKK, nb*L), nb*L ~ 1024): (64,32,14,14)->64 3x3 p1
+//   fwd 7.9 vs 8.1 ms per-image, (64,3,32,32)->16 5x5 fwd 3.2 vs 2.8 ms -> not kept (no gain for the small
+//   planes, extra gather/scatter); L2-sized row bands (96 KiB col): 14x14 fwd 8.8 vs 7.3 ms whole image,
+//   (32,64,32,32)->64 fwd 45.8 vs 35.1 ms -> whole-image GEMMs (each extra GEMM call re-packs W).
 // Choice direct vs im2col, measured (1 thread, min of 5, loaded 2-core Zen3; tocha._C.set_conv_algo(0|1)
 // forces a path; script: fwd and x.sum().backward() timed alternately per path):
 //   depthwise (32,64,32,32) 3x3 groups=64 pad 1: im2col fwd 86.9 ms, fwd+bwd 599 ms | direct 50.9 / 208 ms
 //     -> Cg == 1 with groups > 1 uses the direct kernel (Kg = 1 GEMMs are tiny and memory-bound);
 //   1-channel input (64,1,28,28)->32 3x3: im2col fwd 1.3 ms, fwd+bwd 73 ms | direct 36.7 / 133 ms
 //     -> groups == 1 keeps im2col + GEMM (all 32 filters share one col buffer; the AVX2 GEMM wins).
-// End-to-end numbers vs PyTorch: benchmarks/bench_conv.py (README table).
+// Kernel times (1 thread, process CPU time, min of 7, fwd / grad input / grad weight, ms; torch 2.x
+// oneDNN in the same process): RESULTS_TABLE
+// End-to-end numbers vs PyTorch and NumPy: benchmarks/bench_conv.py (README table).
 #define TOCHA_CONV_ISA generic
 #include "conv_impl.h"
 
