@@ -285,7 +285,7 @@ def test_kernel_paths_match_torch_and_thread_count(shape, band_bytes):
     x = rng.standard_normal((N, C, H, W))
     w = rng.standard_normal((K, C // groups) + ks)
     b = rng.standard_normal(K)
-    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    kw = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
     xp, wp, bp = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     yp = torch.nn.functional.conv2d(xp, wp, bp, **kw)
     gp = torch.tensor(rng.standard_normal(tuple(yp.shape)))
