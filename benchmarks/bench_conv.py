@@ -1,8 +1,9 @@
 """Convolution / pooling benchmark: tocha vs PyTorch CPU (same thread count) vs a NumPy im2col+matmul baseline.
 
 Times forward and forward+backward (gradients w.r.t. input and weight; bias too) as medians over a few
-repeats after a warm-up, checks tocha's output against PyTorch first, and prints a Markdown table
-(ratio = PyTorch time / tocha time, so > 1 means tocha is faster; np-ratio likewise for NumPy).
+repeats after a warm-up, tocha / PyTorch / NumPy sampled round-robin (harness.timeit_many) so background
+load on a shared machine hits all three alike; checks tocha's output against PyTorch first, and prints a
+Markdown table (ratio = PyTorch time / tocha time, so > 1 means tocha is faster; np-ratio likewise).
 
     PYTHONPATH=python python benchmarks/bench_conv.py --threads 2 [--repeat 5] [--json out.json] [--only conv]
 """
@@ -12,7 +13,7 @@ import numpy as np
 import tocha
 import tocha.nn.functional as F
 import torch
-from harness import dump, machine, parser, set_threads, table, timeit
+from harness import dump, machine, parser, set_threads, table, timeit_many
 
 
 # -------------------------------------------------------------------------- NumPy im2col baseline
@@ -52,8 +53,9 @@ def np_conv_fwd_bwd(x, w, b, s, p):
 
 
 # ----------------------------------------------------------------------------------------- timing
-def bench(fn, repeat, warmup=1):
-    return timeit(fn, repeat=repeat, warmup=warmup)
+def bench(fns, repeat, warmup=1):
+    """Median seconds per call of each candidate (dict name -> callable, None entries skipped)."""
+    return timeit_many({k: f for k, f in fns.items() if f is not None}, repeat=repeat, warmup=warmup)
 
 
 def conv_case(name, N, C, H, W, K, k, stride=1, padding=0, groups=1, nd=2):
@@ -110,8 +112,8 @@ def run_conv(repeat, rows):
         s, p = c["kw"]["stride"], c["kw"]["padding"]
         for mode, ft, fp, fn in (("fwd", fwd_t, fwd_p, lambda: np_conv_fwd(c["x"], c["w"], c["b"], s, p)),
                                  ("fwd+bwd", fb_t, fb_p, lambda: np_conv_fwd_bwd(c["x"], c["w"], c["b"], s, p))):
-            tt, tp = bench(ft, repeat), bench(fp, repeat)
-            tn = bench(fn, max(1, repeat // 2)) if np_ok else None
+            t = bench({"tocha": ft, "torch": fp, "numpy": fn if np_ok else None}, repeat)
+            tt, tp, tn = t["tocha"], t["torch"], t.get("numpy")
             rows.append(dict(op=name, mode=mode, tocha_ms=tt * 1e3, torch_ms=tp * 1e3,
                              numpy_ms=None if tn is None else tn * 1e3, ratio=tp / tt,
                              np_ratio=None if tn is None else tn / tt))
@@ -146,8 +148,9 @@ def run_pool(repeat, rows):
         for mode, ft, fp in (("fwd", lambda: fn(tocha, xt), fwd_p),
                              ("fwd+bwd", lambda: fn(tocha, xt2).sum().backward(),
                               lambda: fn(torch, xp2).sum().backward())):
-            tt, tp = bench(ft, repeat), bench(fp, repeat)
-            tn = bench(lambda: np_pool(x, kind), repeat) if (kind and mode == "fwd") else None
+            t = bench({"tocha": ft, "torch": fp,
+                       "numpy": (lambda: np_pool(x, kind)) if (kind and mode == "fwd") else None}, repeat)
+            tt, tp, tn = t["tocha"], t["torch"], t.get("numpy")
             rows.append(dict(op=name, mode=mode, tocha_ms=tt * 1e3, torch_ms=tp * 1e3,
                              numpy_ms=None if tn is None else tn * 1e3, ratio=tp / tt,
                              np_ratio=None if tn is None else tn / tt))

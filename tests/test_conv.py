@@ -256,6 +256,61 @@ def test_direct_and_im2col_paths_agree():
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
+# Shapes that exercise every path of the im2col + GEMM kernels: N = 1 and prime N (uneven thread split,
+# slices of the weight gradient), groups > 1, stride 2, dilation, the flat stride-1 'same' path (OW == W),
+# valid convs, pointwise (1x1), both orientations of the weight-gradient GEMM (CKK x Kg tile waste) and
+# 1-d-like planes (H = 1). Each runs with whole-image GEMMs and with images cut into row bands.
+KERNEL_PATH_SHAPES = [
+    # N, C, H, W, K, (kh, kw), stride, padding, dilation, groups
+    (1, 3, 7, 9, 4, (3, 3), 1, 1, 1, 1),
+    (7, 4, 9, 8, 6, (3, 3), 1, 1, 1, 1),
+    (5, 6, 11, 10, 8, (3, 2), 2, 1, 1, 2),
+    (3, 4, 12, 13, 4, (3, 3), 1, 2, 2, 2),
+    (2, 3, 10, 10, 5, (5, 5), 1, 2, 1, 1),
+    (11, 2, 9, 12, 3, (4, 3), 1, 0, 1, 1),
+    (3, 16, 5, 5, 6, (1, 1), 2, 0, 1, 1),
+    (4, 8, 6, 7, 16, (1, 1), 1, 0, 1, 1),
+    (17, 1, 6, 6, 32, (3, 3), 1, 0, 1, 1),
+    (3, 4, 1, 23, 6, (1, 5), 1, (0, 2), 1, 1),
+    (2, 3, 8, 9, 4, (2, 3), (2, 3), (1, 2), (2, 1), 1),
+    (3, 2, 9, 7, 3, (3, 3), (2, 1), 1, 1, 1),  # OW == W with a row stride: not the flat path
+]
+
+
+@pytest.mark.parametrize("shape", KERNEL_PATH_SHAPES, ids=[str(i) for i in range(len(KERNEL_PATH_SHAPES))])
+@pytest.mark.parametrize("band_bytes", [0, 1, 700])
+def test_kernel_paths_match_torch_and_thread_count(shape, band_bytes):
+    N, C, H, W, K, ks, stride, padding, dilation, groups = shape
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((N, C, H, W))
+    w = rng.standard_normal((K, C // groups) + ks)
+    b = rng.standard_normal(K)
+    kw = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    xp, wp, bp = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yp = torch.nn.functional.conv2d(xp, wp, bp, **kw)
+    gp = torch.tensor(rng.standard_normal(tuple(yp.shape)))
+    yp.backward(gp)
+    prev = tocha.get_num_threads()
+    results = []
+    try:
+        tocha._C.set_conv_band_bytes(band_bytes)
+        for dtype, nt in ((tocha.float64, 1), (tocha.float32, 1), (tocha.float32, 2)):
+            tocha.set_num_threads(nt)
+            xt, wt, bt = (tocha.tensor(a, dtype=dtype, requires_grad=True) for a in (x, w, b))
+            yt = F.conv2d(xt, wt, bt, **kw)
+            yt.backward(tocha.tensor(gp.numpy(), dtype=dtype))
+            results.append([a.numpy().copy() for a in (yt.detach(), xt.grad, wt.grad, bt.grad)])
+    finally:
+        tocha._C.set_conv_band_bytes(0)
+        tocha.set_num_threads(prev)
+    for got, ref in zip(results[0], (yp.detach(), xp.grad, wp.grad, bp.grad)):
+        np.testing.assert_allclose(got, ref.numpy(), rtol=1e-10, atol=1e-10)
+    for got, ref in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+    for a, b_ in zip(results[1], results[2]):  # bitwise identical for 1 and 2 threads
+        np.testing.assert_array_equal(a, b_)
+
+
 # ------------------------------------------------------------------------------------- bad inputs
 def test_errors():
     x = tocha.zeros(1, 3, 5, 5)

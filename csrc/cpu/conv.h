@@ -36,5 +36,8 @@ Array fold_forward(const Array& cols, int64_t H, int64_t W, int64_t kh, int64_t 
 
 // 0: im2col + GEMM everywhere, 1: direct kernel where eligible (C/groups == 1), -1: automatic (default).
 void set_conv_algo(int algo);
+// Testing knob: col-matrix budget in bytes above which an image is processed in bands of output rows
+// (<= 0: the default, 8 MiB).
+void set_conv_band_bytes(int64_t bytes);
 
 }  // namespace tocha::cpu

@@ -1,0 +1,539 @@
+// conv_impl.h -- kernel bodies of the 2-d convolution family (contract in conv.h, algorithm and numbers in
+// conv.cpp), compiled twice: conv.cpp (baseline, namespace generic) and conv_avx2.cpp (-mavx2 -mfma,
+// namespace avx2); conv.cpp validates the inputs and dispatches at run time. Include only after defining
+// TOCHA_CONV_ISA. Inputs arrive validated and contiguous, outputs allocated.
+#include "conv.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "../core/parallel.h"
+#include "gemm.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace tocha::cpu {
+int conv_algo_override();      // set_conv_algo's value (conv.cpp)
+int64_t conv_band_override();  // set_conv_band_bytes's value (conv.cpp), <= 0: default
+
+namespace TOCHA_CONV_ISA {
+void conv_forward(const Array& x, const Array& w, const Array* bias, const ConvParams& p, Array& y);
+void conv_backward_input(const Array& gy, const Array& w, const ConvParams& p, Array& dx);
+void conv_backward_weight(const Array& x, const Array& gy, const ConvParams& p, Array& dw);
+void conv_backward_bias(const Array& gy, Array& db);
+void unfold(const Array& x, int64_t kh, int64_t kw, const ConvParams& p, Array& out);
+void fold(const Array& cols, int64_t kh, int64_t kw, const ConvParams& p, Array& out);
+
+namespace {
+
+// Work items (images, planes, slices) are handed out dynamically: on a shared machine a thread that
+// gets descheduled no longer holds back a fixed share. Each item's arithmetic does not depend on the
+// thread that runs it, so results stay identical for any thread count and schedule.
+#ifdef _OPENMP
+#define TOCHA_CONV_PARALLEL_FOR(nt, chunk) TOCHA_PRAGMA(omp parallel for num_threads(nt) schedule(dynamic, chunk))
+#else
+#define TOCHA_CONV_PARALLEL_FOR(nt, chunk)
+#endif
+
+// Items per dynamic chunk: about 8 chunks per thread (amortises the scheduling for many tiny items).
+inline int64_t dyn_chunk(int64_t items, int nt) { return std::max<int64_t>(1, items / (8 * int64_t(nt))); }
+
+inline int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+  return (in + 2 * p - d * (k - 1) - 1) / s + 1;
+}
+
+// valid output range [lo, hi) along one axis for tap offset `off` = i*d - p: 0 <= o*s + off < in
+inline void valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t& lo, int64_t& hi) {
+  lo = off >= 0 ? 0 : (-off + s - 1) / s;
+  hi = in - off <= 0 ? 0 : (in - off - 1) / s + 1;
+  lo = std::min(lo, out);
+  hi = std::max(std::min(hi, out), lo);
+}
+
+// Image rows are short (OW is often 10-30): the row loops below are kept inline (no memcpy/memset call per
+// row, which GCC would otherwise substitute and which costs as much as the copy itself).
+#if defined(__GNUC__) && !defined(__clang__)
+#define TOCHA_CONV_NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define TOCHA_CONV_NO_LIBCALLS
+#endif
+
+// col (C*kh*kw rows, row stride ld) <- patches of x (C, H, W) for the output rows [oha, ohb): column
+// (oh - oha)*OW + ow of a row holds the tap's input value for output pixel (oh, ow), zero where padded.
+template <typename T>
+TOCHA_CONV_NO_LIBCALLS void im2col(const T* __restrict x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                                   const ConvParams& p, int64_t oha, int64_t ohb, int64_t OW, T* __restrict col,
+                                   int64_t ld) {
+  // Stride 1 with OW == W ('same' padding): a tap's valid block is one shifted run of x; copy it whole,
+  // then zero the few entries that wrapped around from a neighbouring row.
+  const bool flat = p.sh == 1 && p.sw == 1 && OW == W;
+  const int64_t L = (ohb - oha) * OW;
+  for (int64_t c = 0; c < C; ++c) {
+    const T* xc = x + c * H * W;
+    for (int64_t i = 0; i < kh; ++i) {
+      const int64_t offh = i * p.dh - p.ph;
+      int64_t oh0, oh1;
+      valid_range(offh, p.sh, H, ohb, oh0, oh1);
+      oh0 = std::max(oh0, oha);
+      oh1 = std::max(oh1, oh0);
+      for (int64_t j = 0; j < kw; ++j) {
+        const int64_t offw = j * p.dw - p.pw;
+        int64_t ow0, ow1;
+        valid_range(offw, p.sw, W, OW, ow0, ow1);
+        T* row = col + ((c * kh + i) * kw + j) * ld;  // row[(oh - oha)*OW + ow]
+        const int64_t q0 = (oh0 - oha) * OW, q1 = (oh1 - oha) * OW;
+        for (int64_t q = 0; q < q0; ++q) row[q] = T(0);
+        if (flat && oh1 > oh0 && ow1 > ow0) {
+          const T* src = xc + (oh0 * p.sh + offh) * W + offw + ow0;  // x at output (oh0, ow0)
+          T* dst = row + q0 + ow0;
+          const int64_t n = (oh1 - oh0 - 1) * OW + ow1 - ow0;
+          for (int64_t t = 0; t < n; ++t) dst[t] = src[t];
+          for (int64_t q = q0; q < q1; q += OW) {
+            for (int64_t ow = 0; ow < ow0; ++ow) row[q + ow] = T(0);
+            for (int64_t ow = ow1; ow < OW; ++ow) row[q + ow] = T(0);
+          }
+        } else {
+          for (int64_t oh = oh0; oh < oh1; ++oh) {
+            T* r = row + (oh - oha) * OW;
+            const T* xr = xc + (oh * p.sh + offh) * W + offw + ow0 * p.sw;  // x at output (oh, ow0)
+            for (int64_t ow = 0; ow < ow0; ++ow) r[ow] = T(0);
+            T* rv = r + ow0;
+            const int64_t n = ow1 - ow0;
+            if (p.sw == 1) {
+              for (int64_t t = 0; t < n; ++t) rv[t] = xr[t];
+            } else {
+              for (int64_t t = 0; t < n; ++t) rv[t] = xr[t * p.sw];
+            }
+            for (int64_t ow = ow1; ow < OW; ++ow) r[ow] = T(0);
+          }
+        }
+        for (int64_t q = q1; q < L; ++q) row[q] = T(0);
+      }
+    }
+  }
+}
+
+// x (C, H, W) += col2im(col) for the output rows [oha, ohb) (the adjoint of im2col). With `scratch` the
+// caller gives up col: for stride 1 and OW == W its out-of-range entries are zeroed so that each tap is
+// one contiguous add (adding those zeros changes no sum).
+template <typename T>
+TOCHA_CONV_NO_LIBCALLS void col2im(T* __restrict col, bool scratch, int64_t ld, int64_t C, int64_t H, int64_t W,
+                                   int64_t kh, int64_t kw, const ConvParams& p, int64_t oha, int64_t ohb,
+                                   int64_t OW, T* __restrict x) {
+  const bool flat = scratch && p.sh == 1 && p.sw == 1 && OW == W;
+  for (int64_t c = 0; c < C; ++c) {
+    T* xc = x + c * H * W;
+    for (int64_t i = 0; i < kh; ++i) {
+      const int64_t offh = i * p.dh - p.ph;
+      int64_t oh0, oh1;
+      valid_range(offh, p.sh, H, ohb, oh0, oh1);
+      oh0 = std::max(oh0, oha);
+      oh1 = std::max(oh1, oh0);
+      for (int64_t j = 0; j < kw; ++j) {
+        const int64_t offw = j * p.dw - p.pw;
+        int64_t ow0, ow1;
+        valid_range(offw, p.sw, W, OW, ow0, ow1);
+        T* row = col + ((c * kh + i) * kw + j) * ld;
+        if (flat && oh1 > oh0 && ow1 > ow0) {
+          const int64_t q0 = (oh0 - oha) * OW, q1 = (oh1 - oha) * OW;
+          for (int64_t q = q0; q < q1; q += OW) {
+            for (int64_t ow = 0; ow < ow0; ++ow) row[q + ow] = T(0);
+            for (int64_t ow = ow1; ow < OW; ++ow) row[q + ow] = T(0);
+          }
+          T* dst = xc + (oh0 * p.sh + offh) * W + offw + ow0;
+          const T* src = row + q0 + ow0;
+          const int64_t n = (oh1 - oh0 - 1) * OW + ow1 - ow0;
+          for (int64_t t = 0; t < n; ++t) dst[t] += src[t];
+          continue;
+        }
+        for (int64_t oh = oh0; oh < oh1; ++oh) {
+          const T* r = row + (oh - oha) * OW + ow0;
+          T* xr = xc + (oh * p.sh + offh) * W + offw + ow0 * p.sw;
+          const int64_t n = ow1 - ow0;
+          if (p.sw == 1) {
+            for (int64_t t = 0; t < n; ++t) xr[t] += r[t];
+          } else {
+            for (int64_t t = 0; t < n; ++t) xr[t * p.sw] += r[t];
+          }
+        }
+      }
+    }
+  }
+}
+
+bool is_pointwise(int64_t kh, int64_t kw, const ConvParams& p) {
+  return kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
+}
+
+bool use_direct(int64_t Cg, const ConvParams& p) {
+  if (Cg != 1) return false;
+  if (conv_algo_override() >= 0) return conv_algo_override() == 1;
+  return p.groups > 1;  // depthwise: measured faster (see header); 1-channel input keeps im2col
+}
+
+// ------------------------------------------------------------------ direct kernels (Cg == 1)
+// y plane (OH, OW) += sum over taps of w[i,j] * x plane shifted
+template <typename T>
+void direct_plane_fwd(const T* __restrict x, int64_t H, int64_t W, const T* w, int64_t kh, int64_t kw,
+                      const ConvParams& p, int64_t OH, int64_t OW, T* __restrict y) {
+  for (int64_t i = 0; i < kh; ++i) {
+    const int64_t offh = i * p.dh - p.ph;
+    int64_t oh0, oh1;
+    valid_range(offh, p.sh, H, OH, oh0, oh1);
+    for (int64_t j = 0; j < kw; ++j) {
+      const int64_t offw = j * p.dw - p.pw;
+      int64_t ow0, ow1;
+      valid_range(offw, p.sw, W, OW, ow0, ow1);
+      const T wv = w[i * kw + j];
+      for (int64_t oh = oh0; oh < oh1; ++oh) {
+        T* yr = y + oh * OW;
+        const T* xr = x + (oh * p.sh + offh) * W + offw;
+        if (p.sw == 1) {
+          for (int64_t ow = ow0; ow < ow1; ++ow) yr[ow] += wv * xr[ow];
+        } else {
+          for (int64_t ow = ow0; ow < ow1; ++ow) yr[ow] += wv * xr[ow * p.sw];
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void direct_plane_bwd_input(const T* __restrict gy, int64_t H, int64_t W, const T* w, int64_t kh, int64_t kw,
+                            const ConvParams& p, int64_t OH, int64_t OW, T* __restrict dx) {
+  for (int64_t i = 0; i < kh; ++i) {
+    const int64_t offh = i * p.dh - p.ph;
+    int64_t oh0, oh1;
+    valid_range(offh, p.sh, H, OH, oh0, oh1);
+    for (int64_t j = 0; j < kw; ++j) {
+      const int64_t offw = j * p.dw - p.pw;
+      int64_t ow0, ow1;
+      valid_range(offw, p.sw, W, OW, ow0, ow1);
+      const T wv = w[i * kw + j];
+      for (int64_t oh = oh0; oh < oh1; ++oh) {
+        const T* gr = gy + oh * OW;
+        T* xr = dx + (oh * p.sh + offh) * W + offw;
+        if (p.sw == 1) {
+          for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow] += wv * gr[ow];
+        } else {
+          for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow * p.sw] += wv * gr[ow];
+        }
+      }
+    }
+  }
+}
+
+// dw (kh, kw) += correlation of x plane with gy plane
+template <typename T>
+void direct_plane_bwd_weight(const T* x, int64_t H, int64_t W, const T* gy, int64_t kh, int64_t kw,
+                             const ConvParams& p, int64_t OH, int64_t OW, T* dw) {
+  for (int64_t i = 0; i < kh; ++i) {
+    const int64_t offh = i * p.dh - p.ph;
+    int64_t oh0, oh1;
+    valid_range(offh, p.sh, H, OH, oh0, oh1);
+    for (int64_t j = 0; j < kw; ++j) {
+      const int64_t offw = j * p.dw - p.pw;
+      int64_t ow0, ow1;
+      valid_range(offw, p.sw, W, OW, ow0, ow1);
+      T acc = 0;
+      for (int64_t oh = oh0; oh < oh1; ++oh) {
+        const T* gr = gy + oh * OW;
+        const T* xr = x + (oh * p.sh + offh) * W + offw;
+        T s = 0;
+        if (p.sw == 1) {
+          for (int64_t ow = ow0; ow < ow1; ++ow) s += gr[ow] * xr[ow];
+        } else {
+          for (int64_t ow = ow0; ow < ow1; ++ow) s += gr[ow] * xr[ow * p.sw];
+        }
+        acc += s;
+      }
+      dw[i * kw + j] += acc;
+    }
+  }
+}
+
+// ------------------------------------------------------------------ im2col + GEMM
+// One GEMM per image and group over the whole output plane: measured faster than both batching several
+// small images into one wide GEMM and cutting images into L2-sized row bands (see conv.cpp). Only planes
+// whose col matrix would exceed kColBytes are cut into bands of output rows, to bound the scratch memory;
+// the GEMMs read/write the y, gy and dW bands in place through their leading dimension.
+constexpr int64_t kColBytes = int64_t(8) << 20;
+
+// Output rows per band (a function of the shape and dtype only, never of the thread count).
+int64_t band_rows(int64_t CKK, int64_t OH, int64_t OW, size_t elem) {
+  const int64_t budget = conv_band_override() > 0 ? conv_band_override() : kColBytes;
+  const int64_t per_row = std::max<int64_t>(1, CKK * OW * int64_t(elem));
+  const int64_t rows = std::max<int64_t>(1, std::min(OH, budget / per_row));
+  const int64_t nbands = (OH + rows - 1) / rows;
+  return (OH + nbands - 1) / nbands;  // equal bands
+}
+
+// Per-thread scratch (col bands), grown on demand and reused across calls: no allocation, page faults
+// or zero-fill per call. OpenMP threads persist, so each keeps its buffer.
+template <typename T>
+T* scratch(size_t n) {
+  thread_local std::vector<T> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+// Runs body(n) for every image: threads own whole images when there are at least as many images as
+// threads; otherwise serially (each GEMM then threads itself).
+template <typename F>
+void for_images(int64_t N, int nt, F&& body) {
+  if (nt > 1 && N >= nt) {
+    TOCHA_CONV_PARALLEL_FOR(nt, 1)
+    for (int64_t n = 0; n < N; ++n) body(n);
+  } else {
+    for (int64_t n = 0; n < N; ++n) body(n);
+  }
+}
+
+template <typename T>
+void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvParams& p, Array& y) {
+  const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
+  const int64_t K = w.shape[0], Cg = w.shape[1], kh = w.shape[2], kw = w.shape[3];
+  const int64_t OH = y.shape[2], OW = y.shape[3], OHW = OH * OW, HW = H * W;
+  const int64_t G = p.groups, Kg = K / G, CKK = Cg * kh * kw;
+  const T* xp = x.data<T>();
+  const T* wp = w.data<T>();
+  T* yp = y.data<T>();
+  const int nt = get_num_threads();
+  if (use_direct(Cg, p)) {
+    TOCHA_CONV_PARALLEL_FOR(nt, dyn_chunk(N * K, nt))
+    for (int64_t nk = 0; nk < N * K; ++nk) {
+      const int64_t n = nk / K, k = nk % K, c = k / Kg;
+      T* yo = yp + nk * OHW;
+      std::fill(yo, yo + OHW, bias ? bias[k] : T(0));
+      direct_plane_fwd(xp + (n * C + c) * HW, H, W, wp + k * kh * kw, kh, kw, p, OH, OW, yo);
+    }
+    return;
+  }
+  const bool pointwise = is_pointwise(kh, kw, p);  // x itself is the col matrix
+  const int64_t R = pointwise ? OH : band_rows(CKK, OH, OW, sizeof(T));
+  for_images(N, nt, [&](int64_t n) {
+    T* col = pointwise ? nullptr : scratch<T>(size_t(CKK * R * OW));
+    for (int64_t g = 0; g < G; ++g) {
+      const T* xg = xp + (n * C + g * Cg) * HW;
+      T* yg = yp + (n * K + g * Kg) * OHW;
+      for (int64_t oha = 0; oha < OH; oha += R) {
+        const int64_t ohb = std::min(OH, oha + R), L = (ohb - oha) * OW;
+        T* yb = yg + oha * OW;
+        const T* B = xg + oha * OW;
+        int64_t ldb = OHW;
+        if (!pointwise) {
+          im2col(xg, Cg, H, W, kh, kw, p, oha, ohb, OW, col, L);
+          B = col;
+          ldb = L;
+        }
+        if (bias)
+          for (int64_t k = 0; k < Kg; ++k) std::fill(yb + k * OHW, yb + k * OHW + L, bias[g * Kg + k]);
+        // y band (Kg, L) [+]= W_g (Kg, CKK) @ col band (CKK, L), written in place (ldc = OH*OW)
+        gemm<T>(Kg, L, CKK, wp + g * Kg * CKK, CKK, 1, B, ldb, 1, yb, OHW, bias != nullptr);
+      }
+    }
+  });
+}
+
+template <typename T>
+void conv_bwd_input_impl(const Array& gy, const Array& w, const ConvParams& p, Array& dx) {
+  const int64_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3];
+  const int64_t K = w.shape[0], Cg = w.shape[1], kh = w.shape[2], kw = w.shape[3];
+  const int64_t OH = gy.shape[2], OW = gy.shape[3], OHW = OH * OW, HW = H * W;
+  const int64_t G = p.groups, Kg = K / G, CKK = Cg * kh * kw;
+  const T* gp = gy.data<T>();
+  const T* wp = w.data<T>();
+  T* xp = dx.data<T>();
+  const int nt = get_num_threads();
+  if (use_direct(Cg, p)) {
+    TOCHA_CONV_PARALLEL_FOR(nt, dyn_chunk(N * C, nt))
+    for (int64_t nc = 0; nc < N * C; ++nc) {
+      const int64_t n = nc / C, c = nc % C;  // Cg == 1: group c, output channels c*Kg .. c*Kg+Kg-1
+      T* xo = xp + nc * HW;
+      std::fill(xo, xo + HW, T(0));
+      for (int64_t m = 0; m < Kg; ++m) {
+        const int64_t k = c * Kg + m;
+        direct_plane_bwd_input(gp + (n * K + k) * OHW, H, W, wp + k * kh * kw, kh, kw, p, OH, OW, xo);
+      }
+    }
+    return;
+  }
+  const bool pointwise = is_pointwise(kh, kw, p);
+  const int64_t R = band_rows(CKK, OH, OW, sizeof(T));
+  for_images(N, nt, [&](int64_t n) {
+    for (int64_t g = 0; g < G; ++g) {
+      T* xg = xp + (n * C + g * Cg) * HW;
+      const T* Wg = wp + g * Kg * CKK;
+      const T* gg = gp + (n * K + g * Kg) * OHW;
+      if (pointwise) {  // dx_g (Cg, HW) = W_g^T @ gy_g
+        gemm<T>(CKK, OHW, Kg, Wg, 1, CKK, gg, OHW, 1, xg, OHW, false);
+        continue;
+      }
+      T* col = scratch<T>(size_t(CKK * R * OW));
+      std::fill(xg, xg + Cg * HW, T(0));
+      for (int64_t oha = 0; oha < OH; oha += R) {
+        const int64_t ohb = std::min(OH, oha + R), L = (ohb - oha) * OW;
+        // colgrad band (CKK, L) = W_g^T (W read through strides) @ gy band (read in place), then col2im
+        gemm<T>(CKK, L, Kg, Wg, 1, CKK, gg + oha * OW, OHW, 1, col, L, false);
+        col2im(col, true, L, Cg, H, W, kh, kw, p, oha, ohb, OW, xg);
+      }
+    }
+  });
+}
+
+template <typename T>
+void conv_bwd_weight_impl(const Array& x, const Array& gy, const ConvParams& p, Array& dw) {
+  const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
+  const int64_t K = dw.shape[0], Cg = dw.shape[1], kh = dw.shape[2], kw = dw.shape[3];
+  const int64_t OH = gy.shape[2], OW = gy.shape[3], OHW = OH * OW, HW = H * W;
+  const int64_t G = p.groups, Kg = K / G, CKK = Cg * kh * kw;
+  const T* xp = x.data<T>();
+  const T* gp = gy.data<T>();
+  T* dwp = dw.data<T>();
+  const int nt = get_num_threads();
+  if (use_direct(Cg, p)) {
+    TOCHA_CONV_PARALLEL_FOR(nt, 1)
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t c = k / Kg;
+      T* d = dwp + k * kh * kw;
+      std::fill(d, d + kh * kw, T(0));
+      for (int64_t n = 0; n < N; ++n)
+        direct_plane_bwd_weight(xp + (n * C + c) * HW, H, W, gp + (n * K + k) * OHW, kh, kw, p, OH, OW, d);
+    }
+    return;
+  }
+  if (OHW == 0 || N == 0) {
+    std::fill(dwp, dwp + dw.numel(), T(0));
+    return;
+  }
+  // The batch is cut into S slices (S depends on N only, never on the thread count); each slice sums its
+  // images band by band into its own dW partial with one GEMM per image, group and band,
+  //   dW_g (Kg, CKK) += gy band (Kg, L) @ col band^T (L, CKK)   or, when that wastes less of the 6x16
+  //   register tiles (e.g. CKK = 9, Kg = 32), dW_g^T (CKK, Kg) += col band (CKK, L) @ gy band^T (L, Kg),
+  // (gy read in place, transposes through strides), then the partials are added in slice order ->
+  // deterministic for any thread count. Threads own whole slices: no barriers inside the GEMMs.
+  const int64_t S = std::min<int64_t>(N, 16);
+  const int64_t R = band_rows(CKK, OH, OW, sizeof(T));
+  auto tiles = [](int64_t m, int64_t n) { return ((m + 5) / 6) * ((n + 15) / 16); };
+  const bool trans = tiles(CKK, Kg) < tiles(Kg, CKK);
+  std::vector<T> part(S * K * CKK);
+  auto slice = [&](int64_t s) {
+    T* col = scratch<T>(size_t(CKK * R * OW));
+    T* ps = part.data() + s * K * CKK;
+    const int64_t n0 = s * N / S, n1 = (s + 1) * N / S;
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t g = 0; g < G; ++g)
+        for (int64_t oha = 0; oha < OH; oha += R) {
+          const int64_t ohb = std::min(OH, oha + R), L = (ohb - oha) * OW;
+          im2col(xp + (n * C + g * Cg) * HW, Cg, H, W, kh, kw, p, oha, ohb, OW, col, L);
+          const T* gb = gp + (n * K + g * Kg) * OHW + oha * OW;
+          const bool acc = n > n0 || oha > 0;
+          if (trans)
+            gemm<T>(CKK, Kg, L, col, L, 1, gb, 1, OHW, ps + g * Kg * CKK, Kg, acc);
+          else
+            gemm<T>(Kg, CKK, L, gb, OHW, 1, col, 1, L, ps + g * Kg * CKK, CKK, acc);
+        }
+  };
+  if (N >= nt && nt > 1) {
+    TOCHA_CONV_PARALLEL_FOR(nt, 1)
+    for (int64_t s = 0; s < S; ++s) slice(s);
+  } else {
+    for (int64_t s = 0; s < S; ++s) slice(s);
+  }
+  const int64_t total = K * CKK;
+  for (int64_t s = 1; s < S; ++s)
+    for (int64_t i = 0; i < total; ++i) part[i] += part[s * total + i];
+  if (!trans) {
+    std::copy(part.begin(), part.begin() + total, dwp);
+  } else {  // partial of group g is (CKK, Kg)
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t k = 0; k < Kg; ++k)
+        for (int64_t r = 0; r < CKK; ++r) dwp[(g * Kg + k) * CKK + r] = part[(g * Kg * CKK) + r * Kg + k];
+  }
+}
+
+template <typename T>
+void unfold_impl(const Array& x, int64_t kh, int64_t kw, const ConvParams& p, Array& out) {
+  const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
+  const int64_t OH = out_size(H, kh, p.sh, p.ph, p.dh), OW = out_size(W, kw, p.sw, p.pw, p.dw);
+  const T* xp = x.data<T>();
+  T* op = out.data<T>();
+  const int nt = get_num_threads();
+  TOCHA_CONV_PARALLEL_FOR(nt, 1)
+  for (int64_t n = 0; n < N; ++n)
+    im2col(xp + n * C * H * W, C, H, W, kh, kw, p, 0, OH, OW, op + n * C * kh * kw * OH * OW, OH * OW);
+}
+
+template <typename T>
+void fold_impl(const Array& cols, int64_t kh, int64_t kw, const ConvParams& p, Array& out) {
+  const int64_t N = out.shape[0], C = out.shape[1], H = out.shape[2], W = out.shape[3];
+  const int64_t OH = out_size(H, kh, p.sh, p.ph, p.dh), OW = out_size(W, kw, p.sw, p.pw, p.dw);
+  const T* cp = cols.data<T>();
+  T* op = out.data<T>();
+  const int nt = get_num_threads();
+  TOCHA_CONV_PARALLEL_FOR(nt, 1)
+  for (int64_t n = 0; n < N; ++n) {
+    T* o = op + n * C * H * W;
+    std::fill(o, o + C * H * W, T(0));
+    col2im(const_cast<T*>(cp) + n * C * kh * kw * OH * OW, false, OH * OW, C, H, W, kh, kw, p, 0, OH, OW, o);
+  }
+}
+
+// Sum of a row with 16 independent partial sums (vectorisable, fixed order), combined pairwise.
+template <typename T>
+T row_sum(const T* r, int64_t L) {
+  constexpr int V = 16;
+  T lane[V] = {};
+  int64_t i = 0;
+  for (; i + V <= L; i += V)
+    for (int j = 0; j < V; ++j) lane[j] += r[i + j];
+  for (int j = 0; i < L; ++i, ++j) lane[j] += r[i];
+  for (int w = V / 2; w > 0; w /= 2)
+    for (int j = 0; j < w; ++j) lane[j] += lane[j + w];
+  return lane[0];
+}
+
+}  // namespace
+
+void conv_forward(const Array& x, const Array& w, const Array* bias, const ConvParams& p, Array& y) {
+  TOCHA_DISPATCH_FLOAT(x.dtype, T, "conv2d", {
+    conv_fwd_impl<T>(x, w, bias ? bias->data<T>() : nullptr, p, y);
+  });
+}
+
+void conv_backward_input(const Array& gy, const Array& w, const ConvParams& p, Array& dx) {
+  TOCHA_DISPATCH_FLOAT(gy.dtype, T, "conv2d_backward_input", { conv_bwd_input_impl<T>(gy, w, p, dx); });
+}
+
+void conv_backward_weight(const Array& x, const Array& gy, const ConvParams& p, Array& dw) {
+  TOCHA_DISPATCH_FLOAT(x.dtype, T, "conv2d_backward_weight", { conv_bwd_weight_impl<T>(x, gy, p, dw); });
+}
+
+void conv_backward_bias(const Array& gy, Array& db) {
+  const int64_t N = gy.shape[0], K = gy.shape[1], L = gy.shape[2] * gy.shape[3];
+  TOCHA_DISPATCH_FLOAT(gy.dtype, T, "conv2d_backward_bias", {
+    const T* g = gy.data<T>();
+    T* d = db.data<T>();
+    const int nt = get_num_threads();
+    TOCHA_CONV_PARALLEL_FOR(nt, 1)
+    for (int64_t k = 0; k < K; ++k) {
+      double acc = 0;  // double accumulator: sums over N*OH*OW terms
+      for (int64_t n = 0; n < N; ++n) acc += row_sum(g + (n * K + k) * L, L);
+      d[k] = T(acc);
+    }
+  });
+}
+
+void unfold(const Array& x, int64_t kh, int64_t kw, const ConvParams& p, Array& out) {
+  TOCHA_DISPATCH_FLOAT(x.dtype, T, "unfold", { unfold_impl<T>(x, kh, kw, p, out); });
+}
+
+void fold(const Array& cols, int64_t kh, int64_t kw, const ConvParams& p, Array& out) {
+  TOCHA_DISPATCH_FLOAT(cols.dtype, T, "fold", { fold_impl<T>(cols, kh, kw, p, out); });
+}
+
+}  // namespace TOCHA_CONV_ISA
+}  // namespace tocha::cpu
