@@ -44,14 +44,21 @@ def timeit(fn, repeat=15, warmup=3, min_time=0.0):
     return statistics.median(samples)
 
 
-def timeit_many(fns, repeat=15, warmup=3, min_time=0.0):
+def timeit_many(fns, repeat=15, warmup=3, min_time=0.0, settle=None):
     """Median seconds per call of each function in ``fns`` (a dict name -> callable), sampled round-robin.
 
     Interleaving the samples means background load on a shared machine hits every candidate alike, so the
-    ratios stay meaningful even when the absolute times wobble.
+    ratios stay meaningful even when the absolute times wobble. With several threads, each library's idle
+    worker threads keep spinning for a while after its call returns (OpenBLAS for ~0.1 s), which would
+    steal a core from the next candidate; ``settle`` seconds of sleep before each sample let them go quiet
+    (default: 0.25 s when more than one thread is in use, else 0).
     """
+    if settle is None:
+        settle = 0.25 if _THREADS[0] > 1 else 0.0
     inner = {}
     for name, fn in fns.items():
+        if settle:
+            time.sleep(settle)
         for _ in range(warmup):
             fn()
         inner[name] = 1
@@ -63,6 +70,9 @@ def timeit_many(fns, repeat=15, warmup=3, min_time=0.0):
     for _ in range(repeat):
         for name, fn in fns.items():
             n = inner[name]
+            if settle:
+                time.sleep(settle)
+                fn()  # one untimed call: wakes this library's own thread pool
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
@@ -79,6 +89,9 @@ def parser(description):
     return p
 
 
+_THREADS = [1]  # thread count in use, set by set_threads (timeit_many settles between samples when > 1)
+
+
 def set_threads(n):
     import tocha
 
@@ -90,7 +103,8 @@ def set_threads(n):
             torch.set_num_threads(n)
         except ImportError:
             pass
-    return tocha.get_num_threads()
+    _THREADS[0] = tocha.get_num_threads()
+    return _THREADS[0]
 
 
 def fmt_time(s):
