@@ -22,19 +22,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import tocha
 import tocha.nn as tnn
 import tocha.nn.functional as TF
+from harness import timeit_many
 
 
 def median_ms_pair(ft, fp, repeats, warmup=2):
-    """Median ms of ft and fp, timed alternately so both see the same machine load (shared box)."""
-    for _ in range(warmup):
-        ft(), fp()
-    tt, tp = [], []
-    for _ in range(repeats):
-        for fn, acc in ((ft, tt), (fp, tp)):
-            t0 = time.perf_counter()
-            fn()
-            acc.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(tt), statistics.median(tp)
+    """Median ms of ft and fp, sampled round-robin (harness.timeit_many) so both see the same load."""
+    settle = 0.25 if tocha.get_num_threads() > 1 else 0.0  # let the other library's spinning pool go idle
+    t = timeit_many({"tocha": ft, "torch": fp}, repeat=repeats, warmup=warmup, settle=settle)
+    return t["tocha"] * 1e3, t["torch"] * 1e3
 
 
 def _pair(fn_t, fn_p, x, g=None):
