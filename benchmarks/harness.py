@@ -50,15 +50,14 @@ def timeit_many(fns, repeat=15, warmup=3, min_time=0.0, settle=None):
     Interleaving the samples means background load on a shared machine hits every candidate alike, so the
     ratios stay meaningful even when the absolute times wobble. With several threads, each library's idle
     worker threads keep spinning for a while after its call returns (OpenBLAS for ~0.1 s), which would
-    steal a core from the next candidate; ``settle`` seconds of sleep before each sample let them go quiet
-    (default: 0.25 s when more than one thread is in use, else 0).
+    steal a core from the next candidate; ``settle`` seconds of untimed calls of the candidate itself
+    before each sample let them go quiet (default: 0.25 s when more than one thread is in use, else 0).
+    (Sleeping instead was measured to leave the next sample slow: clocks/caches cool down.)
     """
     if settle is None:
         settle = 0.25 if _THREADS[0] > 1 else 0.0
     inner = {}
     for name, fn in fns.items():
-        if settle:
-            time.sleep(settle)
         for _ in range(warmup):
             fn()
         inner[name] = 1
@@ -70,9 +69,11 @@ def timeit_many(fns, repeat=15, warmup=3, min_time=0.0, settle=None):
     for _ in range(repeat):
         for name, fn in fns.items():
             n = inner[name]
-            if settle:
-                time.sleep(settle)
-                fn()  # one untimed call: wakes this library's own thread pool
+            if settle:  # run this candidate untimed for `settle` s: the previous library's pool goes idle
+                t_end = time.perf_counter() + settle  # while this one's threads, clocks and caches warm up
+                fn()
+                while time.perf_counter() < t_end:
+                    fn()
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
