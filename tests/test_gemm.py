@@ -87,6 +87,45 @@ def test_matmul_and_linear_bitwise_identical_for_1_and_2_threads():
         np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.parametrize("m,k,n", [(784, 64, 128), (64, 784, 128), (5, 300, 2000), (2000, 300, 5),
+                                   (6, 700, 16), (131, 257, 97)])
+@pytest.mark.parametrize("f64", [False, True])
+def test_partitioned_threads_bitwise_and_correct_with_fused_bias_act(m, k, n, f64):
+    # multi-threaded GEMM = one sub-GEMM per thread on a tile-aligned grid of C (split along M, N or both,
+    # fewer threads than asked when there are too few tiles): 1, 2, 3 and 4 threads must give the same bits,
+    # including the bias/activation epilogue whose bias pointer is offset per block
+    from tocha._ops import _linear_act
+
+    dt = np.float64 if f64 else np.float32
+    rng = np.random.default_rng(m * 7 + n)
+    x, w, b = (rng.standard_normal(s).astype(dt) for s in ((m, k), (n, k), (n,)))
+    tx, tw, tb = tocha.tensor(x), tocha.tensor(w), tocha.tensor(b)
+    ref = x.astype(np.float64) @ w.astype(np.float64).T + b
+    nt0 = tocha.get_num_threads()
+    outs = []
+    try:
+        for nt in (1, 2, 3, 4):
+            tocha.set_num_threads(nt)
+            outs.append(((tx @ tw.t()).numpy(), _linear_act(tx, tw, tb, "relu").numpy(),
+                         _linear_act(tx, tw, tb, "gelu").numpy()))
+    finally:
+        tocha.set_num_threads(nt0)
+    for other in outs[1:]:
+        for x1, y1 in zip(outs[0], other):
+            np.testing.assert_array_equal(x1, y1)
+    tol = 1e-9 * k if f64 else 1e-4 * k
+    np.testing.assert_allclose(outs[0][0], ref - b, rtol=1e-4, atol=tol)
+    np.testing.assert_allclose(outs[0][1], np.maximum(ref, 0), rtol=1e-4, atol=tol)
+
+
+def test_fma_peak_probe():
+    peak = tocha._C.fma_peak_gflops(0.01)
+    if tocha._C.gemm_isa() == "generic":
+        assert peak == 0.0
+    else:
+        assert peak > 1.0  # GFLOP/s of a tight FMA loop: any real x86-64 core does far more
+
+
 def test_gemm_isa_is_reported():
     assert tocha._C.gemm_isa() in ("avx512", "avx2", "generic")
 
