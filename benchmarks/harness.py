@@ -27,21 +27,7 @@ _pin_threads_from_argv()
 
 def timeit(fn, repeat=15, warmup=3, min_time=0.0):
     """Median seconds per call of ``fn`` (each sample may loop to last at least ``min_time``)."""
-    for _ in range(warmup):
-        fn()
-    inner = 1
-    if min_time > 0:
-        t0 = time.perf_counter()
-        fn()
-        one = time.perf_counter() - t0
-        inner = max(1, int(min_time / max(one, 1e-9)))
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        samples.append((time.perf_counter() - t0) / inner)
-    return statistics.median(samples)
+    return timeit_many({"fn": fn}, repeat, warmup, min_time, settle=0.0)["fn"]
 
 
 def timeit_many(fns, repeat=15, warmup=3, min_time=0.0, settle=None):
