@@ -105,143 +105,114 @@ inline void f64_6x8_loop(int64_t kc, const double* a, const double* b, __m256d& 
 #undef TOCHA_KLOOP
 #undef TOCHA_STEP
 
-// ---------------------------------------------------------------- float 6x16 micro-kernel
-template <Act ACT>
-inline __m256 act_t(__m256 v) {
-  if constexpr (ACT == Act::ReLU) return _mm256_max_ps(_mm256_setzero_ps(), v);
-  else if constexpr (ACT == Act::GELU) return vec::gelu_v(v);  // shared with the elementwise GELU
-  else return v;
-}
+// ---------------------------------------------------------------- 6 x (2 vectors) micro-kernels
+// One kernel body for both element types; Tile<T> supplies the vector type, lane count L (tile width 2L:
+// 6x16 float, 6x8 double), the asm k loop and the activation applied at the store.
+template <typename T> struct Tile;
+
+template <> struct Tile<float> {
+  using V = __m256;
+  static constexpr int L = 8;
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V zero() { return _mm256_setzero_ps(); }
+  template <Act ACT>
+  static void store_act(float* c, V v) {
+    if constexpr (ACT == Act::ReLU) v = _mm256_max_ps(_mm256_setzero_ps(), v);
+    else if constexpr (ACT == Act::GELU) v = vec::gelu_v(v);  // shared with the elementwise GELU
+    _mm256_storeu_ps(c, v);
+  }
+  static void loop(int64_t kc, const float* a, const float* b, V& c00, V& c01, V& c10, V& c11, V& c20, V& c21,
+                   V& c30, V& c31, V& c40, V& c41, V& c50, V& c51) {
+    f32_6x16_loop(kc, a, b, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+  }
+};
+
+template <> struct Tile<double> {
+  using V = __m256d;
+  static constexpr int L = 4;
+  static V load(const double* p) { return _mm256_loadu_pd(p); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V zero() { return _mm256_setzero_pd(); }
+  template <Act ACT>
+  static void store_act(double* c, V v) {
+    if constexpr (ACT == Act::ReLU) v = _mm256_max_pd(_mm256_setzero_pd(), v);
+    _mm256_storeu_pd(c, v);
+    if constexpr (ACT == Act::GELU)  // x/2 * erfc(-x/sqrt2) == x/2 * (1 + erf(x/sqrt2)), exact in double
+      for (int j = 0; j < L; ++j) c[j] = c[j] * 0.5 * std::erfc(c[j] * -0.70710678118654752440);
+  }
+  static void loop(int64_t kc, const double* a, const double* b, V& c00, V& c01, V& c10, V& c11, V& c20,
+                   V& c21, V& c30, V& c31, V& c40, V& c41, V& c50, V& c51) {
+    f64_6x8_loop(kc, a, b, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+  }
+};
 
 // Full-row store with the activation fixed at compile time (keeps the accumulators in registers).
-template <Act ACT>
-inline void store_row_f32_t(float* c, __m256 v0, __m256 v1, bool accum, __m256 b0, __m256 b1, bool has_bias) {
+template <typename T, Act ACT, typename V = typename Tile<T>::V>
+inline void store_row_t(T* c, V v0, V v1, bool accum, V b0, V b1, bool has_bias) {
+  using S = Tile<T>;
   if (accum) {
-    v0 = _mm256_add_ps(_mm256_loadu_ps(c), v0);
-    v1 = _mm256_add_ps(_mm256_loadu_ps(c + 8), v1);
+    v0 = S::add(S::load(c), v0);
+    v1 = S::add(S::load(c + S::L), v1);
   }
   if (has_bias) {
-    v0 = _mm256_add_ps(v0, b0);
-    v1 = _mm256_add_ps(v1, b1);
+    v0 = S::add(v0, b0);
+    v1 = S::add(v1, b1);
   }
-  _mm256_storeu_ps(c, act_t<ACT>(v0));
-  _mm256_storeu_ps(c + 8, act_t<ACT>(v1));
+  S::template store_act<ACT>(c, v0);
+  S::template store_act<ACT>(c + S::L, v1);
 }
 
-template <Act ACT>
-inline void kernel_f32_6x16_t(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int m, int n,
-                              bool accum, const float* bias) {
-  __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;  // zeroed by the asm loop
+template <typename T, Act ACT>
+inline void kernel_t(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int m, int n, bool accum,
+                     const T* bias) {
+  using S = Tile<T>;
+  using V = typename S::V;
+  constexpr int NR = 2 * S::L;
+  V c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;  // zeroed by the asm loop
   {  // C rows are touched only at the end: start fetching them now (prefetch never faults)
     const char* p = reinterpret_cast<const char*>(C);
-    const int64_t ld = ldc * int64_t(sizeof(float));
+    const int64_t ld = ldc * int64_t(sizeof(T));
     for (int i = 0; i < 6; ++i, p += ld) {
       _mm_prefetch(p, _MM_HINT_T0);
       _mm_prefetch(p + 60, _MM_HINT_T0);
     }
   }
-  f32_6x16_loop(kc, A, B, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+  S::loop(kc, A, B, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
 
-  if (m == 6 && n == 16) {
-    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
-    if (bias) { b0 = _mm256_loadu_ps(bias); b1 = _mm256_loadu_ps(bias + 8); }
+  if (m == 6 && n == NR) {
+    V b0 = S::zero(), b1 = S::zero();
+    if (bias) { b0 = S::load(bias); b1 = S::load(bias + S::L); }
     const bool hb = bias != nullptr;
-    store_row_f32_t<ACT>(C + 0 * ldc, c00, c01, accum, b0, b1, hb);
-    store_row_f32_t<ACT>(C + 1 * ldc, c10, c11, accum, b0, b1, hb);
-    store_row_f32_t<ACT>(C + 2 * ldc, c20, c21, accum, b0, b1, hb);
-    store_row_f32_t<ACT>(C + 3 * ldc, c30, c31, accum, b0, b1, hb);
-    store_row_f32_t<ACT>(C + 4 * ldc, c40, c41, accum, b0, b1, hb);
-    store_row_f32_t<ACT>(C + 5 * ldc, c50, c51, accum, b0, b1, hb);
+    store_row_t<T, ACT>(C + 0 * ldc, c00, c01, accum, b0, b1, hb);
+    store_row_t<T, ACT>(C + 1 * ldc, c10, c11, accum, b0, b1, hb);
+    store_row_t<T, ACT>(C + 2 * ldc, c20, c21, accum, b0, b1, hb);
+    store_row_t<T, ACT>(C + 3 * ldc, c30, c31, accum, b0, b1, hb);
+    store_row_t<T, ACT>(C + 4 * ldc, c40, c41, accum, b0, b1, hb);
+    store_row_t<T, ACT>(C + 5 * ldc, c50, c51, accum, b0, b1, hb);
     return;
   }
   // partial tile: same vector ops on a zero-padded copy of each row, then copy the valid part back
-  const __m256 acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
-  alignas(32) float bbuf[16] = {}, row[16];
-  if (bias) std::memcpy(bbuf, bias, sizeof(float) * n);
-  const __m256 b0 = _mm256_load_ps(bbuf), b1 = _mm256_load_ps(bbuf + 8);
+  const V acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+  alignas(32) T bbuf[NR] = {}, row[NR];
+  if (bias) std::memcpy(bbuf, bias, sizeof(T) * n);
+  const V b0 = S::load(bbuf), b1 = S::load(bbuf + S::L);
   for (int i = 0; i < m; ++i) {
-    float* c = C + i * ldc;
+    T* c = C + i * ldc;
     std::memset(row, 0, sizeof(row));
-    if (accum) std::memcpy(row, c, sizeof(float) * n);
-    store_row_f32_t<ACT>(row, acc[2 * i], acc[2 * i + 1], accum, b0, b1, bias != nullptr);
-    std::memcpy(c, row, sizeof(float) * n);
+    if (accum) std::memcpy(row, c, sizeof(T) * n);
+    store_row_t<T, ACT>(row, acc[2 * i], acc[2 * i + 1], accum, b0, b1, bias != nullptr);
+    std::memcpy(c, row, sizeof(T) * n);
   }
 }
 
-void kernel_f32_6x16(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int m, int n,
-                     bool accum, const float* bias, Act act) {
+template <typename T>
+void kernel(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int m, int n, bool accum, const T* bias,
+            Act act) {
   switch (act) {
-    case Act::ReLU: return kernel_f32_6x16_t<Act::ReLU>(kc, A, B, C, ldc, m, n, accum, bias);
-    case Act::GELU: return kernel_f32_6x16_t<Act::GELU>(kc, A, B, C, ldc, m, n, accum, bias);
-    default: return kernel_f32_6x16_t<Act::None>(kc, A, B, C, ldc, m, n, accum, bias);
-  }
-}
-
-// ---------------------------------------------------------------- double 6x8 micro-kernel
-template <Act ACT>
-inline void store_row_f64_t(double* c, __m256d v0, __m256d v1, bool accum, __m256d b0, __m256d b1, bool has_bias) {
-  if (accum) {
-    v0 = _mm256_add_pd(_mm256_loadu_pd(c), v0);
-    v1 = _mm256_add_pd(_mm256_loadu_pd(c + 4), v1);
-  }
-  if (has_bias) {
-    v0 = _mm256_add_pd(v0, b0);
-    v1 = _mm256_add_pd(v1, b1);
-  }
-  if constexpr (ACT == Act::ReLU) {
-    v0 = _mm256_max_pd(_mm256_setzero_pd(), v0);
-    v1 = _mm256_max_pd(_mm256_setzero_pd(), v1);
-  }
-  _mm256_storeu_pd(c, v0);
-  _mm256_storeu_pd(c + 4, v1);
-  if constexpr (ACT == Act::GELU)  // x/2 * erfc(-x/sqrt2) == x/2 * (1 + erf(x/sqrt2)), exact in double
-    for (int j = 0; j < 8; ++j) c[j] = c[j] * 0.5 * std::erfc(c[j] * -0.70710678118654752440);
-}
-
-template <Act ACT>
-inline void kernel_f64_6x8_t(int64_t kc, const double* A, const double* B, double* C, int64_t ldc, int m, int n,
-                             bool accum, const double* bias) {
-  __m256d c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;  // zeroed by the asm loop
-  {
-    const char* p = reinterpret_cast<const char*>(C);
-    const int64_t ld = ldc * int64_t(sizeof(double));
-    for (int i = 0; i < 6; ++i, p += ld) {
-      _mm_prefetch(p, _MM_HINT_T0);
-      _mm_prefetch(p + 60, _MM_HINT_T0);
-    }
-  }
-  f64_6x8_loop(kc, A, B, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
-  if (m == 6 && n == 8) {
-    __m256d b0 = _mm256_setzero_pd(), b1 = _mm256_setzero_pd();
-    if (bias) { b0 = _mm256_loadu_pd(bias); b1 = _mm256_loadu_pd(bias + 4); }
-    const bool hb = bias != nullptr;
-    store_row_f64_t<ACT>(C + 0 * ldc, c00, c01, accum, b0, b1, hb);
-    store_row_f64_t<ACT>(C + 1 * ldc, c10, c11, accum, b0, b1, hb);
-    store_row_f64_t<ACT>(C + 2 * ldc, c20, c21, accum, b0, b1, hb);
-    store_row_f64_t<ACT>(C + 3 * ldc, c30, c31, accum, b0, b1, hb);
-    store_row_f64_t<ACT>(C + 4 * ldc, c40, c41, accum, b0, b1, hb);
-    store_row_f64_t<ACT>(C + 5 * ldc, c50, c51, accum, b0, b1, hb);
-    return;
-  }
-  const __m256d acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
-  alignas(32) double bbuf[8] = {}, row[8];
-  if (bias) std::memcpy(bbuf, bias, sizeof(double) * n);
-  const __m256d b0 = _mm256_load_pd(bbuf), b1 = _mm256_load_pd(bbuf + 4);
-  for (int i = 0; i < m; ++i) {
-    double* c = C + i * ldc;
-    std::memset(row, 0, sizeof(row));
-    if (accum) std::memcpy(row, c, sizeof(double) * n);
-    store_row_f64_t<ACT>(row, acc[2 * i], acc[2 * i + 1], accum, b0, b1, bias != nullptr);
-    std::memcpy(c, row, sizeof(double) * n);
-  }
-}
-
-void kernel_f64_6x8(int64_t kc, const double* A, const double* B, double* C, int64_t ldc, int m, int n,
-                    bool accum, const double* bias, Act act) {
-  switch (act) {
-    case Act::ReLU: return kernel_f64_6x8_t<Act::ReLU>(kc, A, B, C, ldc, m, n, accum, bias);
-    case Act::GELU: return kernel_f64_6x8_t<Act::GELU>(kc, A, B, C, ldc, m, n, accum, bias);
-    default: return kernel_f64_6x8_t<Act::None>(kc, A, B, C, ldc, m, n, accum, bias);
+    case Act::ReLU: return kernel_t<T, Act::ReLU>(kc, A, B, C, ldc, m, n, accum, bias);
+    case Act::GELU: return kernel_t<T, Act::GELU>(kc, A, B, C, ldc, m, n, accum, bias);
+    default: return kernel_t<T, Act::None>(kc, A, B, C, ldc, m, n, accum, bias);
   }
 }
 
@@ -437,11 +408,11 @@ double avx2_fma_peak_gflops(double seconds) {
 }
 
 const KernelSet<float>& avx2_kernels_f32() {
-  static const KernelSet<float> ks{"avx2", 6, 16, 144, 256, 3072, pack_a_f32, pack_b_f32, kernel_f32_6x16};
+  static const KernelSet<float> ks{"avx2", 6, 16, 144, 256, 3072, pack_a_f32, pack_b_f32, kernel<float>};
   return ks;
 }
 const KernelSet<double>& avx2_kernels_f64() {
-  static const KernelSet<double> ks{"avx2", 6, 8, 72, 256, 3072, pack_a_f64, pack_b_f64, kernel_f64_6x8};
+  static const KernelSet<double> ks{"avx2", 6, 8, 72, 256, 3072, pack_a_f64, pack_b_f64, kernel<double>};
   return ks;
 }
 
