@@ -42,35 +42,45 @@ inline V exp_v(V x) {
   return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));  // NaN in, NaN out
 }
 
-inline V log_v(V x0) {
+// log of positive, finite, normal x, plus eadj added to the exponent (denormal inputs arrive pre-scaled
+// by 2^23 with eadj = -23). x = m 2^e with m in [sqrt(1/2), sqrt(2)) taken straight from the bits
+// (subtracting sqrt(1/2)'s bit pattern makes the exponent field step at m = sqrt(1/2)): the same f = m - 1
+// and e as Cephes' compare-and-adjust form, in 4 integer ops.
+inline V log_core(V x, __m256i eadj) {
   using namespace c;
-  V small = _mm256_cmp_ps(x0, set1(kFltMin), _CMP_LT_OQ);
-  V x = _mm256_blendv_ps(x0, _mm256_mul_ps(x0, set1(8388608.0f)), small);  // denormals: scale by 2^23
-  V eadj = _mm256_and_ps(small, set1(-23.0f));
-  __m256i b = _mm256_castps_si256(x);
-  __m256i eb = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(b, 23), _mm256_set1_epi32(0xff)),
-                                _mm256_set1_epi32(126));
-  V e = _mm256_add_ps(_mm256_cvtepi32_ps(eb), eadj);
-  V m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(b, _mm256_set1_epi32((int)0x807fffff)),
-                                            _mm256_set1_epi32(0x3f000000)));
-  V lt = _mm256_cmp_ps(m, set1(kSqrtHalf), _CMP_LT_OQ);
-  e = _mm256_sub_ps(e, _mm256_and_ps(lt, set1(1.0f)));
-  m = _mm256_sub_ps(_mm256_add_ps(m, _mm256_and_ps(lt, m)), set1(1.0f));  // m<sqrt(1/2): 2m-1, else m-1
-  V z = _mm256_mul_ps(m, m);
+  const __m256i b = _mm256_castps_si256(x);
+  const __m256i ei = _mm256_srai_epi32(_mm256_sub_epi32(b, _mm256_set1_epi32(0x3f3504f3)), 23);
+  const V m = _mm256_castsi256_ps(_mm256_sub_epi32(b, _mm256_slli_epi32(ei, 23)));
+  const V e = _mm256_cvtepi32_ps(_mm256_add_epi32(ei, eadj));
+  const V f = _mm256_sub_ps(m, set1(1.0f));  // exact (Sterbenz)
+  const V z = _mm256_mul_ps(f, f);
   V y = set1(kLogP0);
-  y = _mm256_fmadd_ps(y, m, set1(kLogP1));
-  y = _mm256_fmadd_ps(y, m, set1(kLogP2));
-  y = _mm256_fmadd_ps(y, m, set1(kLogP3));
-  y = _mm256_fmadd_ps(y, m, set1(kLogP4));
-  y = _mm256_fmadd_ps(y, m, set1(kLogP5));
-  y = _mm256_fmadd_ps(y, m, set1(kLogP6));
-  y = _mm256_fmadd_ps(y, m, set1(kLogP7));
-  y = _mm256_fmadd_ps(y, m, set1(kLogP8));
-  y = _mm256_mul_ps(_mm256_mul_ps(y, m), z);
+  y = _mm256_fmadd_ps(y, f, set1(kLogP1));
+  y = _mm256_fmadd_ps(y, f, set1(kLogP2));
+  y = _mm256_fmadd_ps(y, f, set1(kLogP3));
+  y = _mm256_fmadd_ps(y, f, set1(kLogP4));
+  y = _mm256_fmadd_ps(y, f, set1(kLogP5));
+  y = _mm256_fmadd_ps(y, f, set1(kLogP6));
+  y = _mm256_fmadd_ps(y, f, set1(kLogP7));
+  y = _mm256_fmadd_ps(y, f, set1(kLogP8));
+  y = _mm256_mul_ps(_mm256_mul_ps(y, f), z);
   y = _mm256_fmadd_ps(e, set1(kLn2Lo), y);
   y = _mm256_fnmadd_ps(set1(0.5f), z, y);
-  V r = _mm256_add_ps(m, y);
-  r = _mm256_fmadd_ps(e, set1(kLn2Hi), r);
+  const V r = _mm256_add_ps(f, y);
+  return _mm256_fmadd_ps(e, set1(kLn2Hi), r);
+}
+
+// Lanes with x < FLT_MIN (denormals, 0, negatives), +inf or NaN take a rarely-run branch; every other lane
+// gets the same log_core arithmetic on either path, so a result never depends on its neighbours.
+inline V log_v(V x0) {
+  using namespace c;
+  const V ok = _mm256_and_ps(_mm256_cmp_ps(x0, set1(kFltMin), _CMP_GE_OQ),
+                             _mm256_cmp_ps(x0, set1(__builtin_inff()), _CMP_LT_OQ));
+  if (__builtin_expect(_mm256_movemask_ps(ok) == 0xff, 1)) return log_core(x0, _mm256_setzero_si256());
+  const V small = _mm256_cmp_ps(x0, set1(kFltMin), _CMP_LT_OQ);
+  const V x = _mm256_blendv_ps(x0, _mm256_mul_ps(x0, set1(8388608.0f)), small);  // denormals: scale by 2^23
+  const __m256i eadj = _mm256_and_si256(_mm256_castps_si256(small), _mm256_set1_epi32(-23));
+  V r = log_core(x, eadj);
   // specials: NaN or x < 0 -> NaN, 0 -> -inf, +inf -> +inf
   const V inf = set1(__builtin_inff());
   r = _mm256_blendv_ps(r, inf, _mm256_cmp_ps(x0, inf, _CMP_EQ_OQ));
@@ -79,19 +89,41 @@ inline V log_v(V x0) {
   return _mm256_blendv_ps(r, set1(__builtin_nanf("")), bad);
 }
 
+// tanh(|x|) for |x| >= kTanhSmall as 1 - 2 / (e^{2|x|} + 1). 2|x| is capped at 19 (tanh rounds to 1 in
+// float32 from |x| = 9.01 on), so e^{2|x|} <= e^19 needs no overflow handling and a single 2^n scale
+// (n <= 28): this is exp_v's reduction and polynomial without its range guards. NaN propagates.
+inline V tanh_big(V ax) {
+  using namespace c;
+  const V magic = set1(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer, kept in the low bits
+  const V x = _mm256_min_ps(set1(19.0f), _mm256_add_ps(ax, ax));  // min returns the NaN operand (2nd)
+  const V t = _mm256_fmadd_ps(x, set1(kLog2e), magic);
+  const V n = _mm256_sub_ps(t, magic);
+  V r = _mm256_fnmadd_ps(n, set1(kLn2Hi), x);
+  r = _mm256_fnmadd_ps(n, set1(kLn2Lo), r);
+  V p = set1(kExpP0);
+  p = _mm256_fmadd_ps(p, r, set1(kExpP1));
+  p = _mm256_fmadd_ps(p, r, set1(kExpP2));
+  p = _mm256_fmadd_ps(p, r, set1(kExpP3));
+  p = _mm256_fmadd_ps(p, r, set1(kExpP4));
+  p = _mm256_fmadd_ps(p, r, set1(kExpP5));
+  V y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, set1(1.0f)));
+  // 2^n from t's low bits (t = 1.5 * 2^23 + n): (bits + 127) << 23 keeps only n + 127 in the exponent field
+  const V s = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127)), 23));
+  const V e = _mm256_mul_ps(y, s);
+  return _mm256_sub_ps(set1(1.0f), _mm256_div_ps(set1(2.0f), _mm256_add_ps(e, set1(1.0f))));
+}
+
 inline V tanh_v(V x) {
   using namespace c;
-  V ax = vabs(x);
-  V z = _mm256_mul_ps(x, x);
+  const V ax = vabs(x);
+  const V z = _mm256_mul_ps(x, x);
   V p = set1(kTanhP0);
   p = _mm256_fmadd_ps(p, z, set1(kTanhP1));
   p = _mm256_fmadd_ps(p, z, set1(kTanhP2));
   p = _mm256_fmadd_ps(p, z, set1(kTanhP3));
   p = _mm256_fmadd_ps(p, z, set1(kTanhP4));
-  V small = _mm256_fmadd_ps(_mm256_mul_ps(ax, z), p, ax);
-  V e = exp_v(_mm256_add_ps(ax, ax));
-  V big = _mm256_sub_ps(set1(1.0f), _mm256_div_ps(set1(2.0f), _mm256_add_ps(e, set1(1.0f))));
-  V r = _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, set1(kTanhSmall), _CMP_LT_OQ));
+  const V small = _mm256_fmadd_ps(_mm256_mul_ps(ax, z), p, ax);
+  const V r = _mm256_blendv_ps(tanh_big(ax), small, _mm256_cmp_ps(ax, set1(kTanhSmall), _CMP_LT_OQ));
   return _mm256_or_ps(r, _mm256_and_ps(x, set1(-0.0f)));  // tanh(|x|) >= 0: copy x's sign (-0 stays -0)
 }
 
