@@ -10,6 +10,9 @@
 //         results that are denormal round once and overflow gives +inf.  Max error 1.22 ulp (generic 0.97).
 //   log:  x = m 2^e, m in [sqrt(1/2), sqrt(2)), log(1+f) = f - f^2/2 + f^3 P8(f); denormal inputs are
 //         pre-scaled by 2^23.  Max error 0.83 ulp.  log(0) = -inf, log(<0) = NaN, log(inf) = inf.
+//         AVX2: m and e come from the bits (subtract sqrt(1/2)'s pattern, shift); a vector with any
+//         lane outside [FLT_MIN, inf) takes a branch that fixes those lanes up, the other lanes get the
+//         same arithmetic on both paths (tests/test_vecmath.py checks results never depend on neighbours).
 //   tanh: |x| < 0.625: x + x^3 P4(x^2); else sign(x) (1 - 2 / (e^{2|x|} + 1)).  Max error 1.35 ulp.
 //   sigmoid: e = e^{-|x|}; (x >= 0 ? 1 : e) / (1 + e) (no cancellation, no overflow).  Max error 2.34 ulp.
 //   silu = x sigmoid(x); gelu_tanh = x sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)) (same function as
