@@ -274,6 +274,12 @@ KERNEL_PATH_SHAPES = [
     (3, 4, 1, 23, 6, (1, 5), 1, (0, 2), 1, 1),
     (2, 3, 8, 9, 4, (2, 3), (2, 3), (1, 2), (2, 1), 1),
     (3, 2, 9, 7, 3, (3, 3), (2, 1), 1, 1, 1),  # OW == W with a row stride: not the flat path
+    # depthwise (direct kernels): weight-gradient rows of 16-lane chunks plus a tail, stride 2 (the
+    # de-interleaved row), multiplier 2, dilation, rows narrower than one chunk
+    (3, 6, 9, 37, 6, (3, 3), 1, 1, 1, 6),
+    (2, 4, 8, 35, 8, (3, 5), 2, 2, 1, 4),
+    (2, 3, 6, 40, 3, (2, 3), 1, (1, 0), (1, 3), 3),
+    (5, 2, 4, 5, 2, (3, 3), 1, 0, 1, 2),
 ]
 
 
@@ -378,3 +384,18 @@ def test_pad_integer_tensor_and_modes():
     np.testing.assert_array_equal(F.pad(xf, (2, 2), mode="reflect").numpy(), [[[3, 2, 1, 2, 3, 2, 1]]])
     np.testing.assert_array_equal(F.pad(xf, (2, 2), mode="replicate").numpy(), [[[1, 1, 1, 2, 3, 3, 3]]])
     np.testing.assert_array_equal(F.pad(xf, (2, 2), mode="circular").numpy(), [[[2, 3, 1, 2, 3, 1, 2]]])
+
+
+def test_depthwise_weight_grad_ignores_unread_columns():
+    # stride 2 never reads the last input column; an inf there must not leak into dW (the direct kernel's
+    # zero-padded lanes multiply only zeros), as in PyTorch
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 4, 6, 20))
+    x[:, :, :, 19] = np.inf
+    w = rng.standard_normal((4, 1, 3, 3))
+    xp, wp = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    torch.nn.functional.conv2d(xp, wp, stride=2, groups=4).sum().backward()
+    xt, wt = tocha.tensor(x, requires_grad=True), tocha.tensor(w, requires_grad=True)
+    F.conv2d(xt, wt, stride=2, groups=4).sum().backward()
+    assert np.isfinite(wt.grad.numpy()).all()
+    np.testing.assert_allclose(wt.grad.numpy(), wp.grad.numpy(), rtol=1e-10, atol=1e-10)

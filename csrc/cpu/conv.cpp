@@ -46,6 +46,8 @@
 //   conv1d (32,16,1000)->32 k5     3.66/3.27/3.38  fwd 0.89x fb 1.16x    3.32/2.89/3.13  fwd 0.96x fb 1.14x
 //   depthwise (32,64,32,32) g64    5.44/5.29/9.32  fwd 1.08x fb 1.32x    4.08/4.45/9.54  fwd 2.37x fb 1.39x
 //   bias gradient (64,32,26,26): 1.45 ms -> 0.17 ms (16 independent partial sums instead of one add chain).
+//   depthwise weight gradient: 6.19 -> 2.64 ms (1 thread; zero-padded rows, 16-lane partial sums per tap;
+//   2026-12-05, EPYC Zen 4; see direct_plane_bwd_weight).
 // Single-thread arithmetic is GEMM-bound (micro-kernel 55-70% of the cycles, im2col/col2im 10-15%, GEMM
 // packing 5-15%; perf); most of the gain is at 2 threads, where per-call scratch allocation (mmap/munmap,
 // page faults) and static image shares held the old code back. bench_conv.py, 2 threads, quiet minute,

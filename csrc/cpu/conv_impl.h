@@ -168,8 +168,8 @@ bool is_pointwise(int64_t kh, int64_t kw, const ConvParams& p) {
   return kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
 }
 
-bool use_direct(int64_t Cg, const ConvParams& p) {
-  if (Cg != 1) return false;
+bool use_direct(int64_t Cg, int64_t kh, int64_t kw, const ConvParams& p) {
+  if (Cg != 1 || kh * kw > 64) return false;  // direct_plane_bwd_weight keeps one accumulator row per tap
   if (conv_algo_override() >= 0) return conv_algo_override() == 1;
   return p.groups > 1;  // depthwise: measured faster (see header); 1-channel input keeps im2col
 }
@@ -226,32 +226,64 @@ void direct_plane_bwd_input(const T* __restrict gy, int64_t H, int64_t W, const 
   }
 }
 
-// dw (kh, kw) += correlation of x plane with gy plane
+// dw (kh, kw) += correlation of x plane with gy plane. Each output row of gy and each input row it meets
+// are copied into zero-padded buffers (row length rounded up to kLanes, the x row padded by pw on both
+// sides and, for sw > 1, de-interleaved per tap), so every tap's dot product runs over whole kLanes-wide
+// chunks into kLanes independent partial sums -- a loop the compiler vectorises (a single scalar running
+// sum cannot be, without reassociation). The summation order depends only on the shape.
+// Measured (depthwise (32,64,32,32) 3x3 pad 1, tocha._C.conv2d_backward_weight, min of 30, Zen 4):
+// 1 thread 6.19 ms (one scalar running sum per tap) -> 2.64 ms; 2 threads 3.13 -> 1.39 ms.
+constexpr int kLanes = 16;
+
 template <typename T>
-void direct_plane_bwd_weight(const T* x, int64_t H, int64_t W, const T* gy, int64_t kh, int64_t kw,
-                             const ConvParams& p, int64_t OH, int64_t OW, T* dw) {
-  for (int64_t i = 0; i < kh; ++i) {
-    const int64_t offh = i * p.dh - p.ph;
-    int64_t oh0, oh1;
-    valid_range(offh, p.sh, H, OH, oh0, oh1);
-    for (int64_t j = 0; j < kw; ++j) {
-      const int64_t offw = j * p.dw - p.pw;
-      int64_t ow0, ow1;
-      valid_range(offw, p.sw, W, OW, ow0, ow1);
-      T acc = 0;
-      for (int64_t oh = oh0; oh < oh1; ++oh) {
-        const T* gr = gy + oh * OW;
-        const T* xr = x + (oh * p.sh + offh) * W + offw;
-        T s = 0;
-        if (p.sw == 1) {
-          for (int64_t ow = ow0; ow < ow1; ++ow) s += gr[ow] * xr[ow];
+TOCHA_CONV_NO_LIBCALLS void direct_plane_bwd_weight(const T* x, int64_t H, int64_t W, const T* gy, int64_t kh,
+                                                    int64_t kw, const ConvParams& p, int64_t OH, int64_t OW,
+                                                    T* dw, T* buf) {
+  // buf layout: gy row (OWp) | x row padded (Wp) | x row de-interleaved for one tap (OWp)
+  const int64_t OWp = (OW + kLanes - 1) / kLanes * kLanes;
+  const int64_t Wp = std::max(W + 2 * p.pw, (OWp - 1) * p.sw + (kw - 1) * p.dw + 1);
+  T* g = buf;
+  T* xpad = g + OWp;
+  T* xs = xpad + Wp;
+  for (int64_t t = OW; t < OWp; ++t) g[t] = T(0);
+  for (int64_t t = 0; t < Wp; ++t) xpad[t] = T(0);
+  for (int64_t t = 0; t < OWp; ++t) xs[t] = T(0);
+  T lanes[64][kLanes];  // per tap; callers guarantee kh * kw <= 64
+  for (int64_t t = 0; t < kh * kw; ++t)
+    for (int l = 0; l < kLanes; ++l) lanes[t][l] = T(0);
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const T* gr = gy + oh * OW;
+    for (int64_t t = 0; t < OW; ++t) g[t] = gr[t];
+    for (int64_t i = 0; i < kh; ++i) {
+      const int64_t ih = oh * p.sh + i * p.dh - p.ph;
+      if (ih < 0 || ih >= H) continue;
+      const T* xr = x + ih * W;
+      for (int64_t t = 0; t < W; ++t) xpad[p.pw + t] = xr[t];
+      for (int64_t j = 0; j < kw; ++j) {
+        const T* xv = xpad + j * p.dw;  // xv[ow * sw] = x at output column ow for this tap
+        int64_t full = OWp;  // xs is zero beyond OW
+        if (p.sw != 1) {
+          for (int64_t t = 0; t < OW; ++t) xs[t] = xv[t * p.sw];
+          xv = xs;
         } else {
-          for (int64_t ow = ow0; ow < ow1; ++ow) s += gr[ow] * xr[ow * p.sw];
+          full = OW / kLanes * kLanes;  // xv beyond OW holds real inputs: the last chunk goes through tail
         }
-        acc += s;
+        T* acc = lanes[i * kw + j];
+        for (int64_t ow = 0; ow < full; ow += kLanes)
+          for (int l = 0; l < kLanes; ++l) acc[l] += g[ow + l] * xv[ow + l];
+        if (full < OWp) {
+          T tail[kLanes] = {};
+          for (int64_t t = full; t < OW; ++t) tail[t - full] = xv[t];
+          for (int l = 0; l < kLanes; ++l) acc[l] += g[full + l] * tail[l];
+        }
       }
-      dw[i * kw + j] += acc;
     }
+  }
+  for (int64_t t = 0; t < kh * kw; ++t) {
+    T* a = lanes[t];
+    for (int w = kLanes / 2; w > 0; w /= 2)
+      for (int l = 0; l < w; ++l) a[l] += a[l + w];
+    dw[t] += a[0];
   }
 }
 
@@ -302,7 +334,7 @@ void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvPara
   const T* wp = w.data<T>();
   T* yp = y.data<T>();
   const int nt = get_num_threads();
-  if (use_direct(Cg, p)) {
+  if (use_direct(Cg, kh, kw, p)) {
     TOCHA_CONV_PARALLEL_FOR(nt, dyn_chunk(N * K, nt))
     for (int64_t nk = 0; nk < N * K; ++nk) {
       const int64_t n = nk / K, k = nk % K, c = k / Kg;
@@ -348,7 +380,7 @@ void conv_bwd_input_impl(const Array& gy, const Array& w, const ConvParams& p, A
   const T* wp = w.data<T>();
   T* xp = dx.data<T>();
   const int nt = get_num_threads();
-  if (use_direct(Cg, p)) {
+  if (use_direct(Cg, kh, kw, p)) {
     TOCHA_CONV_PARALLEL_FOR(nt, dyn_chunk(N * C, nt))
     for (int64_t nc = 0; nc < N * C; ++nc) {
       const int64_t n = nc / C, c = nc % C;  // Cg == 1: group c, output channels c*Kg .. c*Kg+Kg-1
@@ -394,14 +426,17 @@ void conv_bwd_weight_impl(const Array& x, const Array& gy, const ConvParams& p, 
   const T* gp = gy.data<T>();
   T* dwp = dw.data<T>();
   const int nt = get_num_threads();
-  if (use_direct(Cg, p)) {
+  if (use_direct(Cg, kh, kw, p)) {
+    const int64_t OWp = (OW + kLanes - 1) / kLanes * kLanes;
+    const size_t nbuf = size_t(2 * OWp + std::max(W + 2 * p.pw, (OWp - 1) * p.sw + (kw - 1) * p.dw + 1));
     TOCHA_CONV_PARALLEL_FOR(nt, 1)
     for (int64_t k = 0; k < K; ++k) {
       const int64_t c = k / Kg;
       T* d = dwp + k * kh * kw;
       std::fill(d, d + kh * kw, T(0));
+      T* buf = scratch<T>(nbuf);
       for (int64_t n = 0; n < N; ++n)
-        direct_plane_bwd_weight(xp + (n * C + c) * HW, H, W, gp + (n * K + k) * OHW, kh, kw, p, OH, OW, d);
+        direct_plane_bwd_weight(xp + (n * C + c) * HW, H, W, gp + (n * K + k) * OHW, kh, kw, p, OH, OW, d, buf);
     }
     return;
   }
