@@ -192,8 +192,15 @@ inline void kernel_t(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int 
     store_row_t<T, ACT>(C + 5 * ldc, c50, c51, accum, b0, b1, hb);
     return;
   }
-  // partial tile: same vector ops on a zero-padded copy of each row, then copy the valid part back
   const V acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+  if (n == NR) {  // fewer rows, full width (M not a multiple of 6): the full-row store, row by row
+    V b0 = S::zero(), b1 = S::zero();
+    if (bias) { b0 = S::load(bias); b1 = S::load(bias + S::L); }
+    for (int i = 0; i < m; ++i)
+      store_row_t<T, ACT>(C + i * ldc, acc[2 * i], acc[2 * i + 1], accum, b0, b1, bias != nullptr);
+    return;
+  }
+  // partial width: same vector ops on a zero-padded copy of each row, then copy the valid part back
   alignas(32) T bbuf[NR] = {}, row[NR];
   if (bias) std::memcpy(bbuf, bias, sizeof(T) * n);
   const V b0 = S::load(bbuf), b1 = S::load(bbuf + S::L);
