@@ -399,3 +399,24 @@ def test_depthwise_weight_grad_ignores_unread_columns():
     F.conv2d(xt, wt, stride=2, groups=4).sum().backward()
     assert np.isfinite(wt.grad.numpy()).all()
     np.testing.assert_allclose(wt.grad.numpy(), wp.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1),
+                                dict(kernel_size=3, stride=3, ceil_mode=True),
+                                dict(kernel_size=(2, 3), stride=(1, 2), padding=(1, 1), dilation=(2, 1))])
+def test_max_pool_ties_and_nan_match_torch(kw):
+    # small integers: many ties (the first maximum in window order wins); NaNs propagate with PyTorch's index
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 4, (2, 3, 13, 17)).astype(np.float64)
+    x[0, 0, 3, 5] = x[1, 2, 7, 8] = x[1, 2, 7, 9] = np.nan
+    ref, ref_idx = torch.nn.functional.max_pool2d(torch.tensor(x), return_indices=True, **kw)
+    prev = tocha.get_num_threads()
+    try:
+        for dtype in (tocha.float32, tocha.float64):
+            for nt in (1, 2):
+                tocha.set_num_threads(nt)
+                y, idx = F.max_pool2d(tocha.tensor(x, dtype=dtype), return_indices=True, **kw)
+                np.testing.assert_array_equal(y.numpy(), ref.numpy().astype(y.numpy().dtype))
+                np.testing.assert_array_equal(idx.numpy(), ref_idx.numpy())
+    finally:
+        tocha.set_num_threads(prev)

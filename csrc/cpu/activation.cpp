@@ -8,6 +8,7 @@
 #endif
 #define TOCHA_ACT_ISA generic
 #include "activation_impl.h"
+#include "gemm.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -27,21 +28,12 @@ constexpr int64_t kGrain = 32768;
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define TOCHA_ACT_HAVE_AVX2 1
-// TOCHA_CPU_ISA=generic forces the baseline build (as for GEMM; read once).
-bool use_avx2() {
-  static const bool ok = [] {
-    const char* env = std::getenv("TOCHA_CPU_ISA");
-    if (env && std::strcmp(env, "generic") == 0) return false;
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return ok;
-}
 #endif
 
 template <typename T>
 void act_fwd(ActOp op, int64_t n, T* y, const T* x, T p1, T p2) {
 #ifdef TOCHA_ACT_HAVE_AVX2
-  if (use_avx2()) return avx2::act_fwd(op, n, y, x, p1, p2);
+  if (cpu_has_avx2()) return avx2::act_fwd(op, n, y, x, p1, p2);
 #endif
   generic::act_fwd(op, n, y, x, p1, p2);
 }
@@ -49,7 +41,7 @@ void act_fwd(ActOp op, int64_t n, T* y, const T* x, T p1, T p2) {
 template <typename T>
 void act_bwd(ActOp op, int64_t n, T* gx, const T* g, const T* x, T p1, T p2) {
 #ifdef TOCHA_ACT_HAVE_AVX2
-  if (use_avx2()) return avx2::act_bwd(op, n, gx, g, x, p1, p2);
+  if (cpu_has_avx2()) return avx2::act_bwd(op, n, gx, g, x, p1, p2);
 #endif
   generic::act_bwd(op, n, gx, g, x, p1, p2);
 }

@@ -311,6 +311,14 @@ template void gemm<double>(int64_t, int64_t, int64_t, const double*, int64_t, in
 
 const char* gemm_isa() { return detail::kernels<float>().name; }
 
+bool cpu_has_avx2() {
+#if defined(__x86_64__)
+  return detail::chosen_isa() == detail::Isa::Avx2;
+#else
+  return false;
+#endif
+}
+
 double fma_peak_gflops(double seconds) {
 #if defined(__x86_64__)
   if (detail::chosen_isa() == detail::Isa::Avx2) return detail::avx2_fma_peak_gflops(seconds);

@@ -24,6 +24,9 @@ void gemm(int64_t M, int64_t N, int64_t K,
 
 // explicit instantiations for float and double exist in gemm.cpp
 const char* gemm_isa();  // micro-kernel path chosen at run time: "avx512", "avx2", "generic"
+// True when the AVX2+FMA builds of the kernels run: the CPU has both and TOCHA_CPU_ISA != "generic" (read
+// once). The single ISA decision for the whole library: every *_avx2.cpp dispatch asks this.
+bool cpu_has_avx2();
 // Measured single-core float32 FMA peak in GFLOP/s (tight FMA loop for ~seconds); 0 when the GEMM runs the
 // generic path. For benchmarks: SGEMM efficiency = achieved / this.
 double fma_peak_gflops(double seconds = 0.2);

@@ -2,6 +2,7 @@
 // builds of norm_impl.h (contract and algorithm in norm.h).
 #define TOCHA_NORM_ISA generic
 #include "norm_impl.h"
+#include "gemm.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -16,44 +17,32 @@ std::tuple<Array, Array, Array> batch_norm_backward(const Array& grad, const Arr
 std::tuple<Array, Array, Array> layer_norm_forward(const Array& x, const std::optional<Array>& weight, const std::optional<Array>& bias, int64_t D, double eps, bool rms);
 std::tuple<Array, Array, Array> layer_norm_backward(const Array& grad, const Array& x, const std::optional<Array>& weight, const Array& mean, const Array& rstd, int64_t D, bool rms);
 }  // namespace avx2
-
-namespace {
-// TOCHA_CPU_ISA=generic forces the baseline build (as for GEMM; read once).
-bool use_avx2() {
-  static const bool ok = [] {
-    const char* env = std::getenv("TOCHA_CPU_ISA");
-    if (env && std::strcmp(env, "generic") == 0) return false;
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return ok;
-}
-}  // namespace
 #endif
 
 std::tuple<Array, Array, Array> batch_norm_forward(const Array& x, const std::optional<Array>& weight, const std::optional<Array>& bias, const std::optional<Array>& running_mean, const std::optional<Array>& running_var, bool training, double momentum, double eps) {
 #ifdef TOCHA_NORM_HAVE_AVX2
-  if (use_avx2()) return avx2::batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps);
+  if (cpu_has_avx2()) return avx2::batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps);
 #endif
   return generic::batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps);
 }
 
 std::tuple<Array, Array, Array> batch_norm_backward(const Array& grad, const Array& x, const std::optional<Array>& weight, const Array& save_mean, const Array& save_invstd, bool training) {
 #ifdef TOCHA_NORM_HAVE_AVX2
-  if (use_avx2()) return avx2::batch_norm_backward(grad, x, weight, save_mean, save_invstd, training);
+  if (cpu_has_avx2()) return avx2::batch_norm_backward(grad, x, weight, save_mean, save_invstd, training);
 #endif
   return generic::batch_norm_backward(grad, x, weight, save_mean, save_invstd, training);
 }
 
 std::tuple<Array, Array, Array> layer_norm_forward(const Array& x, const std::optional<Array>& weight, const std::optional<Array>& bias, int64_t D, double eps, bool rms) {
 #ifdef TOCHA_NORM_HAVE_AVX2
-  if (use_avx2()) return avx2::layer_norm_forward(x, weight, bias, D, eps, rms);
+  if (cpu_has_avx2()) return avx2::layer_norm_forward(x, weight, bias, D, eps, rms);
 #endif
   return generic::layer_norm_forward(x, weight, bias, D, eps, rms);
 }
 
 std::tuple<Array, Array, Array> layer_norm_backward(const Array& grad, const Array& x, const std::optional<Array>& weight, const Array& mean, const Array& rstd, int64_t D, bool rms) {
 #ifdef TOCHA_NORM_HAVE_AVX2
-  if (use_avx2()) return avx2::layer_norm_backward(grad, x, weight, mean, rstd, D, rms);
+  if (cpu_has_avx2()) return avx2::layer_norm_backward(grad, x, weight, mean, rstd, D, rms);
 #endif
   return generic::layer_norm_backward(grad, x, weight, mean, rstd, D, rms);
 }
