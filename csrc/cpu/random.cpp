@@ -64,6 +64,63 @@ inline uint64_t bits64(uint64_t base, uint64_t seed, int64_t i) {
 inline double u01_open(uint64_t b) { return ((double)(b >> 11) + 0.5) * (1.0 / 9007199254740992.0); }  // (0,1)
 inline double u01(uint64_t b) { return (double)(b >> 11) * (1.0 / 9007199254740992.0); }             // [0,1)
 
+// Philox for kLanesR consecutive counters at once (the same function as philox()). Generating each block
+// once for its two elements (instead of once per element) took bernoulli_ on 100K floats from 1.13 to
+// 0.71 ms and normal_ on 1M from 39 to 31 ms (1 thread, Zen 4); GCC does not vectorise the lane loop
+// (32x32->64-bit multiplies) -- an explicit SIMD version is the next step.
+constexpr int kLanesR = 8;
+inline void philox_lanes(uint64_t ctr0, uint64_t seed, uint32_t out[4][kLanesR]) {
+  uint32_t c0[kLanesR], c1[kLanesR], c2[kLanesR], c3[kLanesR];
+  for (int j = 0; j < kLanesR; ++j) {
+    const uint64_t c = ctr0 + (uint64_t)j;
+    c0[j] = (uint32_t)c;
+    c1[j] = (uint32_t)(c >> 32);
+    c2[j] = 0;
+    c3[j] = 0;
+  }
+  uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+  for (int r = 0; r < 10; ++r) {
+    for (int j = 0; j < kLanesR; ++j) {
+      const uint64_t p0 = (uint64_t)0xD2511F53u * c0[j];
+      const uint64_t p1 = (uint64_t)0xCD9E8D57u * c2[j];
+      const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[j] ^ k0;
+      const uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[j] ^ k1;
+      c1[j] = (uint32_t)p1;
+      c3[j] = (uint32_t)p0;
+      c0[j] = n0;
+      c2[j] = n2;
+    }
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  for (int j = 0; j < kLanesR; ++j) {
+    out[0][j] = c0[j];
+    out[1][j] = c1[j];
+    out[2][j] = c2[j];
+    out[3][j] = c3[j];
+  }
+}
+
+// p[i] = f(bits64(base, seed, i)) for i < n. Each Philox block feeds two consecutive elements (words 0-1 and
+// 2-3, exactly as bits64), and blocks go kLanesR at a time through philox_lanes; chunks of blocks are split
+// over threads, so the output is identical for any thread count.
+template <typename T, typename F>
+void fill_blocks(T* p, int64_t n, uint64_t base, uint64_t seed, F f) {
+  const int64_t nblk = (n + 1) / 2, ngroups = (nblk + kLanesR - 1) / kLanesR;
+  const int nt = n >= 32768 ? get_num_threads() : 1;
+  TOCHA_OMP_PARALLEL_FOR(nt)
+  for (int64_t g = 0; g < ngroups; ++g) {
+    uint32_t w[4][kLanesR];
+    philox_lanes(base + (uint64_t)(g * kLanesR), seed, w);
+    const int64_t i0 = g * kLanesR * 2;
+    for (int j = 0; j < kLanesR; ++j) {
+      const int64_t i = i0 + 2 * j;
+      if (i < n) p[i] = (T)f(((uint64_t)w[0][j] << 32) | w[1][j]);
+      if (i + 1 < n) p[i + 1] = (T)f(((uint64_t)w[2][j] << 32) | w[3][j]);
+    }
+  }
+}
+
 template <typename F>
 void fill_random(const Array& a, const char* op, F f) {
   if (a.device().type != DeviceType::CPU)
@@ -74,12 +131,7 @@ void fill_random(const Array& a, const char* op, F f) {
   Array work = a.is_contiguous() ? a : Array::empty(a.shape, a.dtype);
   uint64_t seed = gen().seed;
   uint64_t base = gen().reserve(((uint64_t)n + 1) / 2);
-  TOCHA_DISPATCH_ALL(a.dtype, T, {
-    T* p = work.data<T>();
-    int nt = n >= 32768 ? get_num_threads() : 1;
-    TOCHA_OMP_PARALLEL_FOR(nt)
-    for (int64_t i = 0; i < n; ++i) p[i] = (T)f(bits64(base, seed, i), i, base, seed);
-  });
+  TOCHA_DISPATCH_ALL(a.dtype, T, { fill_blocks<T>(work.data<T>(), n, base, seed, f); });
   if (work.storage != a.storage) copy_(a, work);
   a.bump_version();
 }
@@ -106,7 +158,7 @@ void uniform_(const Array& a, double lo, double hi) {
   if (!is_floating(a.dtype)) throw TypeError("[uniform_] expected a floating-point tensor");
   if (!(lo <= hi)) throw ValueError("[uniform_] expects to return a [from, to) range, but found from=" + std::to_string(lo) + " > to=" + std::to_string(hi));
   const double w = hi - lo;
-  fill_random(a, "uniform_", [=](uint64_t b, int64_t, uint64_t, uint64_t) {
+  fill_random(a, "uniform_", [=](uint64_t b) {
     double v = lo + w * u01(b);
     return v < hi || w == 0 ? v : lo;  // keep the half-open range after rounding
   });
@@ -115,7 +167,7 @@ void uniform_(const Array& a, double lo, double hi) {
 void normal_(const Array& a, double mean, double std) {
   if (!is_floating(a.dtype)) throw TypeError("[normal_] expected a floating-point tensor");
   if (!(std >= 0)) throw ValueError("[normal_] expects std >= 0.0, but found std " + std::to_string(std));
-  fill_random(a, "normal_", [=](uint64_t b, int64_t, uint64_t, uint64_t) {
+  fill_random(a, "normal_", [=](uint64_t b) {
     // Box-Muller on the two 32-bit halves (each element uses its own 64 bits)
     double u1 = ((double)(b >> 32) + 0.5) * (1.0 / 4294967296.0);
     double u2 = ((double)(b & 0xffffffffu) + 0.5) * (1.0 / 4294967296.0);
@@ -126,14 +178,16 @@ void normal_(const Array& a, double mean, double std) {
 void randint_(const Array& a, int64_t lo, int64_t hi) {
   if (hi <= lo) throw ValueError("[randint] random_ expects 'from' to be less than 'to', but got from=" + std::to_string(lo) + " >= to=" + std::to_string(hi));
   const unsigned __int128 range = (unsigned __int128)((uint64_t)(hi - lo));
-  fill_random(a, "randint", [=](uint64_t b, int64_t, uint64_t, uint64_t) {
+  fill_random(a, "randint", [=](uint64_t b) {
     return lo + (int64_t)(((unsigned __int128)b * range) >> 64);
   });
 }
 
 void bernoulli_(const Array& a, double p) {
   if (!(p >= 0 && p <= 1)) throw ValueError("[bernoulli_] expects p to be in [0, 1], but got p=" + std::to_string(p));
-  fill_random(a, "bernoulli_", [=](uint64_t b, int64_t, uint64_t, uint64_t) { return u01(b) < p ? 1 : 0; });
+  // u01(b) < p  <=>  (b >> 11) < p 2^53 (both exact) <=> (b >> 11) < ceil(p 2^53): an integer compare
+  const uint64_t thr = (uint64_t)std::ceil(p * 9007199254740992.0);
+  fill_random(a, "bernoulli_", [=](uint64_t b) { return (b >> 11) < thr ? 1 : 0; });
 }
 
 Array randperm(int64_t n) {
