@@ -407,8 +407,13 @@ def test_depthwise_weight_grad_ignores_unread_columns():
 def test_max_pool_ties_and_nan_match_torch(kw):
     # small integers: many ties (the first maximum in window order wins); NaNs propagate with PyTorch's index
     rng = np.random.default_rng(5)
-    x = rng.integers(0, 4, (2, 3, 13, 17)).astype(np.float64)
-    x[0, 0, 3, 5] = x[1, 2, 7, 8] = x[1, 2, 7, 9] = np.nan
+    for shape in ((2, 3, 13, 17), (1, 2, 9, 70)):  # 2x2: one vector chunk per row / several, padded rows
+        x = rng.integers(0, 4, shape).astype(np.float64)
+        x[0, 0, 3, 5] = x[0, 1, 7, 8] = x[0, 1, 7, 9] = x[0, 1, 2, shape[3] - 4] = np.nan
+        _check_max_pool_vs_torch(x, kw)
+
+
+def _check_max_pool_vs_torch(x, kw):
     ref, ref_idx = torch.nn.functional.max_pool2d(torch.tensor(x), return_indices=True, **kw)
     prev = tocha.get_num_threads()
     try:

@@ -3,6 +3,9 @@
 // (cpu_has_avx2). Include only after defining TOCHA_POOL_ISA.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
 #include <limits>
 
 #include "../core/parallel.h"
@@ -17,8 +20,7 @@ namespace {
 // (so the same value and index: the first maximum wins, a NaN replaces anything), but without the
 // data-dependent branch that mispredicted about half the time on real data. The select mixes float and
 // int64 lanes, which the baseline (SSE2) build leaves scalar and the AVX2 build vectorises: (64,64,24,24)
-// 2x2, 1 thread, min of 30: 11.3 ms (old window scan) -> see pool.cpp. S: the column stride when known at
-// compile time (0: p.sw).
+// numbers in pool.cpp. S: the column stride when known at compile time (0: p.sw).
 template <typename T, int S>
 void max_pool_plane(const T* __restrict xi, int64_t H, int64_t W, const PoolParams& p, int64_t OH, int64_t OW,
                     T* __restrict yo, int64_t* __restrict io) {
@@ -53,18 +55,91 @@ void max_pool_plane(const T* __restrict xi, int64_t H, int64_t W, const PoolPara
   }
 }
 
+
+// The common 2x2 window, stride 2, no padding or dilation, every window inside the plane: outputs go L at
+// a time (a native vector), the two input rows split into even/odd columns by shuffles. Same four candidates
+// in the same order as max_pool_plane (the first one taken as is: it is also the general code's initial
+// index, and -inf/NaN give the same result either way), so values and indices are identical. Rows whose
+// 2*round_up(OW, L) columns would run past the plane are copied into buf, zero-padded. Planes with
+// H*W >= 2^31 go the general way (indices are computed in 32 bits for float).
+#ifdef __AVX__
+constexpr int kPoolVecBytes = 32;
+#else
+constexpr int kPoolVecBytes = 16;
+#endif
+template <typename T>
+void max_pool_2x2(const T* __restrict xi, int64_t W, int64_t OH, int64_t OW, T* __restrict yo,
+                  int64_t* __restrict io, T* __restrict buf) {
+  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  constexpr int L = kPoolVecBytes / int(sizeof(T));
+  typedef T V __attribute__((vector_size(kPoolVecBytes)));
+  typedef I VI __attribute__((vector_size(kPoolVecBytes)));
+  VI even, odd, lane;
+  for (int l = 0; l < L; ++l) {
+    even[l] = 2 * l;
+    odd[l] = 2 * l + 1;
+    lane[l] = l;
+  }
+  const int64_t OWp = (OW + L - 1) / L * L;
+  const bool pad = 2 * OWp > W;
+  if (pad)
+    for (int64_t t = 0; t < 4 * OWp; ++t) buf[t] = T(0);
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const T* a = xi + 2 * oh * W;
+    const T* b = a + W;
+    if (pad) {
+      for (int64_t t = 0; t < 2 * OW; ++t) {
+        buf[t] = a[t];
+        buf[2 * OWp + t] = b[t];
+      }
+      a = buf;
+      b = buf + 2 * OWp;
+    }
+    const I base0 = I(2 * oh * W), base1 = I(2 * oh * W + W);
+    for (int64_t c = 0; c < OWp; c += L) {
+      V a0, a1, b0, b1;
+      std::memcpy(&a0, a + 2 * c, sizeof(V));
+      std::memcpy(&a1, a + 2 * c + L, sizeof(V));
+      std::memcpy(&b0, b + 2 * c, sizeof(V));
+      std::memcpy(&b1, b + 2 * c + L, sizeof(V));
+      const VI col2 = 2 * (lane + I(c));
+      V m = __builtin_shuffle(a0, a1, even);
+      VI id = base0 + col2;
+      auto step = [&](V v, VI pos) {
+        const VI take = (v > m) | (v != v);  // NaN propagates (PyTorch's rule)
+        m = take ? v : m;
+        id = take ? pos : id;
+      };
+      step(__builtin_shuffle(a0, a1, odd), base0 + col2 + 1);
+      step(__builtin_shuffle(b0, b1, even), base1 + col2);
+      step(__builtin_shuffle(b0, b1, odd), base1 + col2 + 1);
+      const int64_t n = std::min<int64_t>(L, OW - c);
+      for (int64_t l = 0; l < n; ++l) {
+        yo[oh * OW + c + l] = m[l];
+        io[oh * OW + c + l] = int64_t(id[l]);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 // x: P contiguous planes (H, W) -> y, idx: P planes (OH, OW)
 template <typename T>
 void max_pool_planes(const T* x, int64_t P, int64_t H, int64_t W, const PoolParams& p, int64_t OH, int64_t OW,
                      T* y, int64_t* idx, int nt) {
+  const bool two = p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.ph == 0 && p.pw == 0 && p.dh == 1 &&
+                   p.dw == 1 && 2 * OH <= H && 2 * OW <= W && H * W < (int64_t(1) << 31);
   TOCHA_OMP_PARALLEL_FOR(nt)
   for (int64_t pl = 0; pl < P; ++pl) {
     const T* xi = x + pl * H * W;
     T* yo = y + pl * OH * OW;
     int64_t* io = idx + pl * OH * OW;
-    if (p.sw == 1) max_pool_plane<T, 1>(xi, H, W, p, OH, OW, yo, io);
+    if (two) {
+      thread_local std::vector<T> buf;  // per thread, reused across planes and calls
+      if (buf.size() < size_t(4 * (OW + 64))) buf.resize(size_t(4 * (OW + 64)));
+      max_pool_2x2<T>(xi, W, OH, OW, yo, io, buf.data());
+    } else if (p.sw == 1) max_pool_plane<T, 1>(xi, H, W, p, OH, OW, yo, io);
     else if (p.sw == 2) max_pool_plane<T, 2>(xi, H, W, p, OH, OW, yo, io);
     else max_pool_plane<T, 0>(xi, H, W, p, OH, OW, yo, io);
   }
