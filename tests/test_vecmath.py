@@ -134,7 +134,7 @@ def measure():
     import tocha
 
     rng = np.random.default_rng(0)
-    out = {"isa": tocha._C.gemm_isa(), "funcs": {}}
+    out = {"isa": tocha._C.vec_isa(), "funcs": {}}
     for name, ref in REFS.items():
         x = _inputs(name, rng)
         got = _tocha_fn(name)(tocha.from_numpy(x)).numpy().astype(np.float64)
@@ -172,8 +172,8 @@ def measure():
 def _run(isa):
     env = subprocess_env()
     env.pop("TOCHA_CPU_ISA", None)
-    if isa == "generic":
-        env["TOCHA_CPU_ISA"] = "generic"
+    if isa in ("generic", "avx2"):  # avx2: forces the AVX2 build on an AVX-512 machine
+        env["TOCHA_CPU_ISA"] = isa
     code = "import json, test_vecmath as t; print(json.dumps(t.measure()))"
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        timeout=300, check=False)
@@ -195,7 +195,7 @@ BOUNDS = {"exp": 2, "log": 2, "tanh": 3, "sigmoid": 3, "silu": 4, "softplus": 4,
           "erf": 2, "gelu": 7, "gelu_backward": 7, "gelu_tanh_backward": 8}
 
 
-@pytest.mark.parametrize("isa", ["default", "generic"])
+@pytest.mark.parametrize("isa", ["default", "avx2", "generic"])
 @pytest.mark.parametrize("name", list(REFS))
 def test_ulp_error(isa, name):
     res = _result(isa)
@@ -251,3 +251,45 @@ def test_result_independent_of_neighbours(name):
     # offset views: the same values at a different alignment give the same bits
     big = np.concatenate([np.zeros(5, np.float32), base])
     np.testing.assert_array_equal(fn(tocha.from_numpy(big))[5:].numpy(), clean)
+
+
+def dump(path):
+    """Every vector function (and relu, the IEEE binary ops) on one mixed input set, saved for comparing the
+    SIMD builds bitwise (run in a subprocess per ISA)."""
+    import tocha
+
+    rng = np.random.default_rng(11)
+    x = np.concatenate([_all_floats(1 << 16, rng), SPECIALS, (rng.standard_normal(1 << 16) * 6),
+                        rng.uniform(-110, 100, 1 << 14)]).astype(np.float32)
+    x = x[: len(x) - 5]  # an odd length: the last vector is a tail
+    y = np.roll(x, 7)
+    t, u = tocha.from_numpy(x), tocha.from_numpy(y)
+    out = {name: _tocha_fn(name)(t).numpy() for name in REFS}
+    out["relu"] = tocha.relu(t).numpy()
+    for op in ("add", "sub", "mul", "div", "maximum", "minimum"):
+        out[op] = getattr(tocha, op)(t, u).numpy()
+    np.savez(path, isa=tocha._C.vec_isa(), **out)
+
+
+def _dump_sub(isa, path):
+    env = subprocess_env()
+    env.pop("TOCHA_CPU_ISA", None)
+    if isa != "default":
+        env["TOCHA_CPU_ISA"] = isa
+    code = f"import test_vecmath as t; t.dump({str(path)!r})"
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                       check=False)
+    assert r.returncode == 0, r.stderr
+    return np.load(path)
+
+
+def test_avx512_and_avx2_builds_bitwise_equal(tmp_path):
+    # Same IEEE operations per lane on both widths (vecmath_simd.h): every element must match bit for bit.
+    a = _dump_sub("default", tmp_path / "default.npz")
+    if str(a["isa"]) != "avx512":
+        pytest.skip(f"this CPU runs the {a['isa']} build (no AVX-512): nothing to compare")
+    b = _dump_sub("avx2", tmp_path / "avx2.npz")
+    assert str(b["isa"]) == "avx2"
+    for name in a.files:
+        if name != "isa":
+            np.testing.assert_array_equal(a[name].view(np.uint32), b[name].view(np.uint32), err_msg=name)

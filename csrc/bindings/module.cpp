@@ -6,6 +6,7 @@
 #include "../core/ops.h"
 #include "../core/parallel.h"
 #include "../cpu/gemm.h"
+#include "../cpu/vecmath.h"
 
 namespace py = pybind11;
 using namespace tocha;
@@ -219,6 +220,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("matmul", &cpu::matmul, nogil());
   m.def("linear", &cpu::linear, nogil());
   m.def("gemm_isa", &cpu::gemm_isa);
+  m.def("vec_isa", [] { return cpu::vec::kernels().name; },
+        "SIMD build of the elementwise math and reductions in use: 'avx512', 'avx2' or 'generic'.");
   m.def("fma_peak_gflops", &cpu::fma_peak_gflops, py::arg("seconds") = 0.2,
         py::call_guard<py::gil_scoped_release>(),
         "Measured single-core float32 FMA peak (GFLOP/s) of the GEMM's ISA path; 0.0 on the generic path.");

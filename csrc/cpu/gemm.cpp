@@ -319,6 +319,19 @@ bool cpu_has_avx2() {
 #endif
 }
 
+bool cpu_has_avx512() {
+#if defined(__x86_64__)
+  static const bool ok = [] {
+    const char* env = std::getenv("TOCHA_CPU_ISA");
+    if (env && std::strcmp(env, "avx2") == 0) return false;
+    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
+
 double fma_peak_gflops(double seconds) {
 #if defined(__x86_64__)
   if (detail::chosen_isa() == detail::Isa::Avx2) return detail::avx2_fma_peak_gflops(seconds);

@@ -27,6 +27,9 @@ const char* gemm_isa();  // micro-kernel path chosen at run time: "avx512", "avx
 // True when the AVX2+FMA builds of the kernels run: the CPU has both and TOCHA_CPU_ISA != "generic" (read
 // once). The single ISA decision for the whole library: every *_avx2.cpp dispatch asks this.
 bool cpu_has_avx2();
+// True when, in addition, the AVX-512 (F, DQ) builds run: the CPU has them and TOCHA_CPU_ISA is not "avx2"
+// (which forces the AVX2 builds, e.g. to test them on an AVX-512 machine) or "generic".
+bool cpu_has_avx512();
 // Measured single-core float32 FMA peak in GFLOP/s (tight FMA loop for ~seconds); 0 when the GEMM runs the
 // generic path. For benchmarks: SGEMM efficiency = achieved / this.
 double fma_peak_gflops(double seconds = 0.2);

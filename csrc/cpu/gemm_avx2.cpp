@@ -8,7 +8,7 @@
 // Blocking (Zen3: 32 KiB L1d, 512 KiB L2/core, 32 MiB L3): KC=256 (B micro-panel 16 KiB in L1),
 // MC=144 f32 / 72 f64 (A block 144 KiB in L2), NC=3072 (B block <= 3 MiB in L3).
 // Epilogue fused in the tile store: c = [C +] acc [+ bias], then ReLU or GELU (float: vec::gelu_v from
-// vecmath_avx2.h, the same function as the elementwise GELU, ~6 ulp; double: std::erfc(-x/sqrt2) = 1 + erf). Partial tiles run the same vector
+// vecmath_simd.h, the same function as the elementwise GELU, ~6 ulp; double: std::erfc(-x/sqrt2) = 1 + erf). Partial tiles run the same vector
 // ops on a zero-padded row copy, so every element sees identical arithmetic wherever its tile falls.
 // Measured (EPYC Zen3 ~3.0 GHz, fp32 FMA peak 97 GFLOP/s/core; `./kbench` in gemm-dev): micro-kernel alone
 // 94-97 GFLOP/s (kc=256, in cache) = 97-100% of peak; full sgemm see gemm.cpp / NOTES.md.
@@ -20,7 +20,7 @@
 #include <cstring>
 
 #include "gemm_kernels.h"
-#include "vecmath_avx2.h"
+#include "vecmath_simd.h"
 
 namespace tocha::cpu::detail {
 namespace {

@@ -228,6 +228,7 @@ const Kernels& kernels() {
   // One CPU-feature decision for the library: the GEMM's (honours TOCHA_CPU_ISA=generic).
   static const Kernels* k = [] {
 #if defined(__x86_64__)
+    if (cpu_has_avx512()) return &avx512_kernels();
     if (cpu_has_avx2()) return &avx2_kernels();
 #endif
     return &generic_kernels();

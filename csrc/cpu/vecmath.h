@@ -57,7 +57,7 @@ enum VGrad : int { kGeluGrad, kGeluTanhGrad, kNumGrad };  // y = g * f'(x)
 enum VBinary : int { kAdd, kSub, kMul, kDiv, kMax, kMin, kNumBinary };
 
 struct Kernels {
-  const char* name;                 // "avx2" or "generic"
+  const char* name;                 // "avx512", "avx2" or "generic"
   UnaryFn unary[kNumUnary];
   BinaryFn grad[kNumGrad];          // y = a * f'(b): a = incoming gradient, b = the op's input
   BinaryFn binary[kNumBinary];      // y = a op b
@@ -73,6 +73,7 @@ const Kernels& kernels();          // the run-time choice (cached)
 const Kernels& generic_kernels();  // portable path (vecmath.cpp)
 #if defined(__x86_64__)
 const Kernels& avx2_kernels();     // vecmath_avx2.cpp; only call after checking CPU support
+const Kernels& avx512_kernels();   // vecmath_avx512.cpp; likewise (AVX-512F and DQ)
 #endif
 
 }  // namespace tocha::cpu::vec
