@@ -37,9 +37,12 @@
 //         5.8 ulp of the larger term after dividing by max(1, |u|/2), the rounding of u as for gelu_tanh.
 // Reductions: sum is blocked pairwise (error O(log n) ulp, deterministic for a given n); max/min
 //   propagate NaN like torch.
-// Dispatch: `kernels()` picks AVX2+FMA when the CPU has it and TOCHA_CPU_ISA != "generic" (the decision
-// is the GEMM's, see gemm.cpp: one detection for the whole library), else the portable generic set
-// (plain loops that the compiler may auto-vectorise; compiles on any target, aarch64 included).
+// Dispatch: `kernels()` picks AVX-512 (F, DQ) when the CPU has it (cpu_has_avx512), else AVX2+FMA
+// (cpu_has_avx2; the decisions live in gemm.cpp: one detection for the whole library), else the portable
+// generic set (plain loops that the compiler may auto-vectorise; compiles on any target, aarch64 included).
+// TOCHA_CPU_ISA=avx2 / generic force the lower builds. The AVX2 and AVX-512 builds are one source
+// (vecmath_simd.h, vecmath_kernels.h) and give bitwise-identical elementwise results; tocha._C.vec_isa()
+// names the build in use.
 #pragma once
 #include <cstdint>
 
