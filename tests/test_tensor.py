@@ -238,6 +238,20 @@ def test_manual_seed_reproducible_and_distribution():
     assert sorted(p.tolist()) == list(range(100))
 
 
+def test_philox_known_answer():
+    # Random123's published Philox-4x32-10 vector: counter 0, key 0 -> 6627e8d5 e169c58d bc57ac4c 9b00dbd8.
+    # Element i of a fill takes words (2i % 4, 2i % 4 + 1) of block i // 2; rand() in float64 keeps the top
+    # 53 of those 64 bits, so seed 0's first two draws expose the whole block.
+    tocha.manual_seed(0)
+    x = tocha.rand(2, dtype=tocha.float64).numpy()
+    assert int(x[0] * 2.0**53) == 0x6627E8D5E169C58D >> 11
+    assert int(x[1] * 2.0**53) == 0xBC57AC4C9B00DBD8 >> 11
+    # a long fill (many 8-block groups and threads) starts with the same block
+    tocha.manual_seed(0)
+    y = tocha.rand(100_001, dtype=tocha.float64).numpy()
+    np.testing.assert_array_equal(y[:2], x)
+
+
 def test_rng_stream_independent_of_thread_count():
     n = tocha.get_num_threads()
     try:
