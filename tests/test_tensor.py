@@ -252,6 +252,27 @@ def test_philox_known_answer():
     np.testing.assert_array_equal(y[:2], x)
 
 
+def test_rng_stream_same_on_generic_build(tmp_path):
+    # the SIMD Philox (random_avx2.cpp) and the portable loop must produce the same stream
+    import subprocess
+    import sys
+
+    from harness import subprocess_env
+
+    out = tmp_path / "generic.npy"
+    code = ("import numpy as np, tocha; tocha.manual_seed(5); x = tocha.rand(100_003, dtype=tocha.float64).numpy(); "
+            "m = tocha.empty(70_001); m.bernoulli_(0.3); "
+            f"np.save({str(out)!r}, np.concatenate([x, m.numpy().astype(np.float64)]))")
+    r = subprocess.run([sys.executable, "-c", code], env=subprocess_env(TOCHA_CPU_ISA="generic"),
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    tocha.manual_seed(5)
+    x = tocha.rand(100_003, dtype=tocha.float64).numpy()
+    m = tocha.empty(70_001)
+    m.bernoulli_(0.3)
+    np.testing.assert_array_equal(np.load(out), np.concatenate([x, m.numpy().astype(np.float64)]))
+
+
 def test_rng_stream_independent_of_thread_count():
     n = tocha.get_num_threads()
     try:
