@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "../core/parallel.h"
@@ -271,13 +273,30 @@ int64_t band_rows(int64_t CKK, int64_t OH, int64_t OW, size_t elem) {
   return (OH + nbands - 1) / nbands;  // equal bands
 }
 
-// Per-thread scratch (col bands), grown on demand and reused across calls: no allocation, page faults
-// or zero-fill per call. OpenMP threads persist, so each keeps its buffer.
-template <typename T>
+// Per-thread scratch, grown on demand and reused across calls: no allocation, page faults or zero-fill
+// per call. OpenMP threads persist, so each keeps its buffer. 64-byte aligned (the GEMM's packed
+// operands need it). Tag: kCol = col bands (each thread), kWeights = the packed weights (calling thread,
+// read by all).
+enum ScratchTag { kCol = 0, kWeights = 1 };
+template <typename T, int Tag = kCol>
 T* scratch(size_t n) {
   thread_local std::vector<T> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
+  const size_t pad = 64 / sizeof(T);
+  if (buf.size() < n + pad) buf.resize(n + pad);
+  const uintptr_t a = reinterpret_cast<uintptr_t>(buf.data());
+  return reinterpret_cast<T*>((a + 63) & ~uintptr_t(63));
+}
+
+// W_g (Kg x CKK, or its transpose CKK x Kg with `trans`) of every group packed once per call as the GEMM's
+// A operand (gemm_pack_a); group g at the returned pointer + g * (returned stride).
+template <typename T>
+std::pair<const T*, int64_t> pack_weights(const T* w, int64_t G, int64_t Kg, int64_t CKK, bool trans) {
+  const int64_t M = trans ? CKK : Kg, K = trans ? Kg : CKK;
+  const int64_t sz = gemm_packed_a_size<T>(M, K);
+  T* dst = scratch<T, kWeights>(size_t(G * sz));
+  for (int64_t g = 0; g < G; ++g)
+    gemm_pack_a<T>(M, K, w + g * Kg * CKK, trans ? 1 : CKK, trans ? CKK : 1, dst + g * sz);
+  return {dst, sz};
 }
 
 // Runs body(n) for every image: threads own whole images when there are at least as many images as
@@ -314,6 +333,9 @@ void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvPara
   }
   const bool pointwise = is_pointwise(kh, kw, p);  // x itself is the col matrix
   const int64_t R = pointwise ? OH : band_rows(CKK, OH, OW, sizeof(T));
+  const auto wpack = pack_weights(wp, G, Kg, CKK, false);  // once per call, shared by all images
+  const T* wpk = wpack.first;
+  const int64_t wsz = wpack.second;
   for_images(N, nt, [&](int64_t n) {
     T* col = pointwise ? nullptr : scratch<T>(size_t(CKK * R * OW));
     for (int64_t g = 0; g < G; ++g) {
@@ -331,8 +353,8 @@ void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvPara
         }
         if (bias)
           for (int64_t k = 0; k < Kg; ++k) std::fill(yb + k * OHW, yb + k * OHW + L, bias[g * Kg + k]);
-        // y band (Kg, L) [+]= W_g (Kg, CKK) @ col band (CKK, L), written in place (ldc = OH*OW)
-        gemm<T>(Kg, L, CKK, wp + g * Kg * CKK, CKK, 1, B, ldb, 1, yb, OHW, bias != nullptr);
+        // y band (Kg, L) [+]= W_g (Kg, CKK, pre-packed) @ col band (CKK, L), written in place (ldc = OH*OW)
+        gemm_prepacked<T>(Kg, L, CKK, wpk + g * wsz, nullptr, 0, 0, nullptr, B, ldb, 1, yb, OHW, bias != nullptr);
       }
     }
   });
@@ -363,21 +385,24 @@ void conv_bwd_input_impl(const Array& gy, const Array& w, const ConvParams& p, A
   }
   const bool pointwise = is_pointwise(kh, kw, p);
   const int64_t R = band_rows(CKK, OH, OW, sizeof(T));
+  const auto wpack = pack_weights(wp, G, Kg, CKK, true);  // W_g^T packed once per call
+  const T* wtpk = wpack.first;
+  const int64_t wsz = wpack.second;
   for_images(N, nt, [&](int64_t n) {
     for (int64_t g = 0; g < G; ++g) {
       T* xg = xp + (n * C + g * Cg) * HW;
-      const T* Wg = wp + g * Kg * CKK;
+      const T* Wt = wtpk + g * wsz;
       const T* gg = gp + (n * K + g * Kg) * OHW;
       if (pointwise) {  // dx_g (Cg, HW) = W_g^T @ gy_g
-        gemm<T>(CKK, OHW, Kg, Wg, 1, CKK, gg, OHW, 1, xg, OHW, false);
+        gemm_prepacked<T>(CKK, OHW, Kg, Wt, nullptr, 0, 0, nullptr, gg, OHW, 1, xg, OHW, false);
         continue;
       }
       T* col = scratch<T>(size_t(CKK * R * OW));
       std::fill(xg, xg + Cg * HW, T(0));
       for (int64_t oha = 0; oha < OH; oha += R) {
         const int64_t ohb = std::min(OH, oha + R), L = (ohb - oha) * OW;
-        // colgrad band (CKK, L) = W_g^T (W read through strides) @ gy band (read in place), then col2im
-        gemm<T>(CKK, L, Kg, Wg, 1, CKK, gg + oha * OW, OHW, 1, col, L, false);
+        // colgrad band (CKK, L) = W_g^T (pre-packed) @ gy band (read in place), then col2im
+        gemm_prepacked<T>(CKK, L, Kg, Wt, nullptr, 0, 0, nullptr, gg + oha * OW, OHW, 1, col, L, false);
         col2im(col, true, L, Cg, H, W, kh, kw, p, oha, ohb, OW, xg);
       }
     }
