@@ -276,8 +276,8 @@ int64_t band_rows(int64_t CKK, int64_t OH, int64_t OW, size_t elem) {
 // Per-thread scratch, grown on demand and reused across calls: no allocation, page faults or zero-fill
 // per call. OpenMP threads persist, so each keeps its buffer. 64-byte aligned (the GEMM's packed
 // operands need it). Tag: kCol = col bands (each thread), kWeights = the packed weights (calling thread,
-// read by all).
-enum ScratchTag { kCol = 0, kWeights = 1 };
+// read by all), kWeightsBias = [W | b] before packing.
+enum ScratchTag { kCol = 0, kWeights = 1, kWeightsBias = 2 };
 template <typename T, int Tag = kCol>
 T* scratch(size_t n) {
   thread_local std::vector<T> buf;
@@ -288,12 +288,24 @@ T* scratch(size_t n) {
 }
 
 // W_g (Kg x CKK, or its transpose CKK x Kg with `trans`) of every group packed once per call as the GEMM's
-// A operand (gemm_pack_a); group g at the returned pointer + g * (returned stride).
+// A operand (gemm_pack_a); group g at the returned pointer + g * (returned stride). With `bias` (forward
+// only) W_g gets the group's biases as an extra last column, [W_g | b_g] (Kg x CKK+1), to multiply a col
+// matrix whose extra last row is ones.
 template <typename T>
-std::pair<const T*, int64_t> pack_weights(const T* w, int64_t G, int64_t Kg, int64_t CKK, bool trans) {
-  const int64_t M = trans ? CKK : Kg, K = trans ? Kg : CKK;
+std::pair<const T*, int64_t> pack_weights(const T* w, int64_t G, int64_t Kg, int64_t CKK, bool trans,
+                                          const T* bias = nullptr) {
+  const int64_t M = trans ? CKK : Kg, K = (trans ? Kg : CKK) + (bias ? 1 : 0);
   const int64_t sz = gemm_packed_a_size<T>(M, K);
   T* dst = scratch<T, kWeights>(size_t(G * sz));
+  if (bias) {  // [W | b] (G*Kg x CKK+1), then packed like W
+    T* wb = scratch<T, kWeightsBias>(size_t(G * Kg * K));
+    for (int64_t k = 0; k < G * Kg; ++k) {
+      std::copy(w + k * CKK, w + (k + 1) * CKK, wb + k * K);
+      wb[k * K + CKK] = bias[k];
+    }
+    for (int64_t g = 0; g < G; ++g) gemm_pack_a<T>(M, K, wb + g * Kg * K, K, 1, dst + g * sz);
+    return {dst, sz};
+  }
   for (int64_t g = 0; g < G; ++g)
     gemm_pack_a<T>(M, K, w + g * Kg * CKK, trans ? 1 : CKK, trans ? CKK : 1, dst + g * sz);
   return {dst, sz};
@@ -333,11 +345,15 @@ void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvPara
   }
   const bool pointwise = is_pointwise(kh, kw, p);  // x itself is the col matrix
   const int64_t R = pointwise ? OH : band_rows(CKK, OH, OW, sizeof(T));
-  const auto wpack = pack_weights(wp, G, Kg, CKK, false);  // once per call, shared by all images
+  // The bias rides in the GEMM as an extra K row: [W_g | b_g] @ [col; 1...1], so y is written once (no bias
+  // pre-fill of y and accumulating load). Pointwise (x itself is B) pre-fills y and accumulates instead.
+  const bool bias_row = bias && !pointwise;
+  const int64_t KB = CKK + (bias_row ? 1 : 0);
+  const auto wpack = pack_weights(wp, G, Kg, CKK, false, bias_row ? bias : nullptr);  // once per call
   const T* wpk = wpack.first;
   const int64_t wsz = wpack.second;
   for_images(N, nt, [&](int64_t n) {
-    T* col = pointwise ? nullptr : scratch<T>(size_t(CKK * R * OW));
+    T* col = pointwise ? nullptr : scratch<T>(size_t(KB * R * OW));
     for (int64_t g = 0; g < G; ++g) {
       const T* xg = xp + (n * C + g * Cg) * HW;
       T* yg = yp + (n * K + g * Kg) * OHW;
@@ -348,13 +364,15 @@ void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvPara
         int64_t ldb = OHW;
         if (!pointwise) {
           im2col(xg, Cg, H, W, kh, kw, p, oha, ohb, OW, col, L);
+          if (bias_row) std::fill(col + CKK * L, col + KB * L, T(1));
           B = col;
           ldb = L;
-        }
-        if (bias)
+        } else if (bias) {
           for (int64_t k = 0; k < Kg; ++k) std::fill(yb + k * OHW, yb + k * OHW + L, bias[g * Kg + k]);
-        // y band (Kg, L) [+]= W_g (Kg, CKK, pre-packed) @ col band (CKK, L), written in place (ldc = OH*OW)
-        gemm_prepacked<T>(Kg, L, CKK, wpk + g * wsz, nullptr, 0, 0, nullptr, B, ldb, 1, yb, OHW, bias != nullptr);
+        }
+        // y band (Kg, L) [+]= W_g (Kg, KB, pre-packed) @ col band (KB, L), written in place (ldc = OH*OW)
+        gemm_prepacked<T>(Kg, L, KB, wpk + g * wsz, nullptr, 0, 0, nullptr, B, ldb, 1, yb, OHW,
+                          pointwise && bias);
       }
     }
   });
