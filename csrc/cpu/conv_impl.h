@@ -276,8 +276,8 @@ int64_t band_rows(int64_t CKK, int64_t OH, int64_t OW, size_t elem) {
 // Per-thread scratch, grown on demand and reused across calls: no allocation, page faults or zero-fill
 // per call. OpenMP threads persist, so each keeps its buffer. 64-byte aligned (the GEMM's packed
 // operands need it). Tag: kCol = col bands (each thread), kWeights = the packed weights (calling thread,
-// read by all), kWeightsBias = [W | b] before packing.
-enum ScratchTag { kCol = 0, kWeights = 1, kWeightsBias = 2 };
+// read by all), kWeightsBias = [W | b] before packing, kPartials = weight-gradient slice partials.
+enum ScratchTag { kCol = 0, kWeights = 1, kWeightsBias = 2, kPartials = 3 };
 template <typename T, int Tag = kCol>
 T* scratch(size_t n) {
   thread_local std::vector<T> buf;
@@ -462,10 +462,11 @@ void conv_bwd_weight_impl(const Array& x, const Array& gy, const ConvParams& p, 
   const int64_t R = band_rows(CKK, OH, OW, sizeof(T));
   auto tiles = [](int64_t m, int64_t n) { return ((m + 5) / 6) * ((n + 15) / 16); };
   const bool trans = tiles(CKK, Kg) < tiles(Kg, CKK);
-  std::vector<T> part(S * K * CKK);
+  // per-slice partials, calling thread's scratch (no zero fill: each slice's first GEMM overwrites its part)
+  T* part = scratch<T, kPartials>(size_t(S * K * CKK));
   auto slice = [&](int64_t s) {
     T* col = scratch<T>(size_t(CKK * R * OW));
-    T* ps = part.data() + s * K * CKK;
+    T* ps = part + s * K * CKK;
     const int64_t n0 = s * N / S, n1 = (s + 1) * N / S;
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t g = 0; g < G; ++g)
@@ -490,7 +491,7 @@ void conv_bwd_weight_impl(const Array& x, const Array& gy, const ConvParams& p, 
   for (int64_t s = 1; s < S; ++s)
     for (int64_t i = 0; i < total; ++i) part[i] += part[s * total + i];
   if (!trans) {
-    std::copy(part.begin(), part.begin() + total, dwp);
+    std::copy(part, part + total, dwp);
   } else {  // partial of group g is (CKK, Kg)
     for (int64_t g = 0; g < G; ++g)
       for (int64_t k = 0; k < Kg; ++k)
