@@ -311,6 +311,26 @@ def test_kernel_paths_match_torch_and_thread_count(shape, band_bytes):
         np.testing.assert_array_equal(a, b_)
 
 
+def test_kernel_paths_generic_isa_in_subprocess():
+    # TOCHA_CPU_ISA=generic: the baseline conv build with the generic GEMM (4x8 / 4x4 tiles, so other pre-packed
+    # weight layouts and edge tiles): the same torch parity and 1-vs-2-thread bitwise checks as above
+    import os
+    import subprocess
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = ("import tocha, test_conv as t\n"
+            "assert tocha._C.gemm_isa() == 'generic'\n"
+            "for s in t.KERNEL_PATH_SHAPES:\n"
+            "    for bb in (0, 700):\n"
+            "        t.test_kernel_paths_match_torch_and_thread_count(s, bb)\n"
+            "print('ok')\n")
+    env = dict(os.environ, TOCHA_CPU_ISA="generic")
+    env["PYTHONPATH"] = os.pathsep.join([here] + [p for p in [env.get("PYTHONPATH")] if p])
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stderr[-3000:]
+
+
 # ------------------------------------------------------------------------------------- bad inputs
 def test_errors():
     x = tocha.zeros(1, 3, 5, 5)
