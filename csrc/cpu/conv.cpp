@@ -4,9 +4,12 @@
 //   x (N, C, H, W), w (K, Cg = C/groups, kh, kw), y (N, K, OH, OW); see conv.h for the shape formulas.
 // Algorithms (CKK = Cg*kh*kw, Kg = K/groups, L = OH*OW):
 //   * im2col + GEMM (general case). Per image and group: col (CKK, L) built by im2col, then
-//     y_g (Kg, L) = W_g (Kg, CKK) @ col (tocha::cpu::gemm, bias pre-filled and accumulated).
-//     1x1 / stride 1 / no padding skips im2col (the input itself is the col matrix).
-//     grad input: colgrad = W_g^T @ gy_g (W^T read through strides, never materialised), col2im into dx.
+//     y_g (Kg, L) = [W_g | b_g] (Kg, CKK+1) @ [col; 1...1] (CKK+1, L): the bias is an extra K row of the GEMM
+//     (a row of ones under the col band), so y is written once, no bias pre-fill and accumulating load.
+//     The weights (with the bias column) are packed into the GEMM's A layout once per call (gemm_pack_a)
+//     and every image's GEMM reads them pre-packed (gemm_prepacked, bitwise equal to gemm()).
+//     1x1 / stride 1 / no padding skips im2col (the input itself is the col matrix; bias pre-filled there).
+//     grad input: colgrad = W_g^T @ gy_g (W_g^T packed once per call from strided reads), col2im into dx.
 //     grad weight: the batch is cut into min(N, 16) slices (a function of N only); each slice accumulates
 //     dW_g += gy_n @ col_n^T (or dW_g^T += col_n @ gy_n^T when that wastes less of the GEMM's 6x16 register
 //     tiles, e.g. CKK = 9, Kg = 32) into its own partial; partials are summed in slice order.
@@ -26,7 +29,18 @@
 //   several images side by side in one wide GEMM (col (CKK, nb*L), nb*L ~ 1024): (64,32,14,14)->64 3x3 p1
 //   fwd 7.9 vs 8.1 ms per-image, (64,3,32,32)->16 5x5 fwd 3.2 vs 2.8 ms -> not kept (no gain for the small
 //   planes, extra gather/scatter); L2-sized row bands (96 KiB col): 14x14 fwd 8.8 vs 7.3 ms whole image,
-//   (32,64,32,32)->64 fwd 45.8 vs 35.1 ms -> whole-image GEMMs (each extra GEMM call re-packs W).
+//   (32,64,32,32)->64 fwd 45.8 vs 35.1 ms -> whole-image GEMMs (each extra GEMM call re-packed W then).
+// Zen4 2-core, conv-pack branch (process CPU time, min of 3-5 interleaved process rounds; fwd ms):
+//   im2col straight into the GEMM's packed-B panels
+//   ([k][16] panels per K block, skipping the GEMM's B packing): runs cut at panel edges, (64,32,14,14) p1
+//   6.20 vs 5.87 ms for im2col + GEMM packing (per-element wrap-around zeros and short pieces), (32,64,32,32) p1 28.5 vs 27.4, 5x5 2.58
+//   vs 2.32; rows staged in an L1 buffer then copied out in whole 16-wide pieces (1 or ~8 KiB of rows per
+//   flush) vs plain im2col + the GEMM's packer: (64,32,26,26) 15.38 vs 15.11, 14x14 5.88 vs 5.66, 32x32
+//   28.55 vs 26.92 (5x5 2.21 vs 2.26, conv1d 2.22 vs 2.17 slightly better) -> not kept; the GEMM's B packer
+//   (8 panels per pass, k-outer) reading an L2-resident col is cheap. im2col row copies as whole 32-byte
+//   pieces with an overlapping last piece instead of the vectorised loop: 1-3% slower on every shape.
+//   Larger GEMM K blocks (KC 256 -> 320..512, one block for K = 288): <= 1-3% on these shapes; not changed
+//   (global GEMM blocking).
 // Choice direct vs im2col, measured (1 thread, min of 5, loaded 2-core Zen3; tocha._C.set_conv_algo(0|1)
 // forces a path; script: fwd and x.sum().backward() timed alternately per path):
 //   depthwise (32,64,32,32) 3x3 groups=64 pad 1: im2col fwd 86.9 ms, fwd+bwd 599 ms | direct 50.9 / 208 ms
@@ -52,6 +66,20 @@
 // fwd+bwd vs torch before -> after: (64,32,26,26) 0.77x -> 1.19x, (64,32,14,14) 0.72x -> 1.16x,
 // (32,64,32,32) 0.76x -> 0.94x, 5x5 1.34x -> 1.58x, depthwise 0.51x -> 1.58x, conv1d 0.87x -> 1.01x,
 // (64,1,28,28) 2.17x -> 2.83x (2.04x -> 2.18x the NumPy baseline).
+// conv-pack branch (Zen4 EPYC 2-core, 1 MiB L2/core; 1 thread, process CPU time, min of 8 interleaved
+// process rounds x 6 reps, tocha._C.conv2d_* called directly, float32; ms fwd / grad input / grad weight):
+//   shape                          before (15262f0)          after
+//   (64,1,28,28)->32 3x3           0.625/0.531/0.574         0.472/0.489/0.533
+//   (64,32,26,26)->64 3x3          15.64/14.64/16.06         14.80/14.43/15.72
+//   (64,32,14,14)->64 3x3 p1       5.78/5.41/5.31            5.31/5.20/5.24
+//   (32,64,32,32)->64 3x3 p1       27.48/26.82/26.78         25.88/25.51/26.34
+//   (64,3,32,32)->16 5x5           2.29/1.83/2.22            2.00/1.79/2.17
+//   conv1d (32,16,1000)->32 k5     2.20/2.03/2.14            1.96/1.94/2.04
+// from: weights packed once per call (fwd, grad input: 1.5-8%), GEMM edge tiles without FMAs on padding
+// rows/columns (gemm_avx2.cpp; fwd 1-4%: M = 64 = 10*6 + 4, M = 16, N = 196 = 12*16 + 4), the bias as a GEMM
+// K row (fwd 1-20%, most for small CKK: mnist1 0.60 -> 0.48 ms, 5x5 2.16 -> 2.00). Per-pass profile after
+// ((64,32,26,26) fwd, perf): micro-kernel ~60%, im2col ~11%, B packing ~3%; grad weight: kernel ~59%,
+// im2col ~10%, packing the col (A) ~6% and gy^T (B) ~3.5%.
 // End-to-end numbers vs PyTorch and NumPy: benchmarks/bench_conv.py (README table).
 #define TOCHA_CONV_ISA generic
 #include "conv_impl.h"

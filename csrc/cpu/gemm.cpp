@@ -11,6 +11,9 @@
 // K is never split and every C element sees the same k order and epilogue => results are bitwise
 // identical for any thread count. Problems under ~4 MFLOP run single-threaded (no fork/join).
 // Epilogue (accumulate, bias, act) is fused into the micro-kernel's tile store of the last K block.
+// Pre-packed operands (gemm_pack_a / gemm_pack_b / gemm_prepacked, gemm.h): the same loop nest with the
+// pack_a / pack_b calls replaced by pointers into the caller's whole-operand packing (e.g. conv weights packed
+// once per call for all images).
 // Tiles: AVX2 6x16 f32 / 6x8 f64 (gemm_avx2.cpp); generic 4x8 f32 / 4x4 f64 (plain C++, auto-vectorised).
 // Preconditions: C has unit column stride and does not alias A/B/bias; M, N, K >= 0 (K == 0 handled).
 // Compile flags: none special (must NOT get -mavx2: it holds the dispatch and the generic path).

@@ -3,6 +3,7 @@
 //
 // float : 6x16 register tile (12 ymm accumulators; per k: 2 aligned B loads, 6 A broadcasts, 12 FMAs).
 // double: 6x8 register tile (same structure, 4-wide doubles). The k loop is inline asm (see below).
+// Edge tiles (m <= 4, m <= 2, or n <= one vector) run narrower k loops: no FMAs on padding rows/columns.
 // Packed A panel [k][6], packed B panel [k][NR], 64-byte aligned (layouts in gemm_kernels.h); packers have
 // fast paths for unit-stride rows or columns (8x8 / 4x4 register transposes) and fall back to strided loops.
 // Blocking (Zen3: 32 KiB L1d, 512 KiB L2/core, 32 MiB L3): KC=256 (B micro-panel 16 KiB in L1),
