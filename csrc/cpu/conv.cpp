@@ -41,6 +41,11 @@
 //   pieces with an overlapping last piece instead of the vectorised loop: 1-3% slower on every shape.
 //   Larger GEMM K blocks (KC 256 -> 320..512, one block for K = 288): <= 1-3% on these shapes; not changed
 //   (global GEMM blocking).
+//   Weight gradient building the col band MR rows at a time in an L1 stage and packing it from there as the
+//   GEMM's A (no whole col write + re-read; grad weight ms, min of 6 rounds): (64,32,26,26) 15.84 -> 15.69,
+//   14x14 5.48 -> 5.54, 32x32 26.29 -> 26.10, 5x5 2.23 -> 2.17, conv1d 2.13 -> 2.15 -> within +-1%, not kept.
+//   Weight gradient with dW_g += gy @ col^T instead of dW_g^T += col @ gy^T on these shapes: slower on all
+//   (32x32 26.4 vs 27.0, 5x5 2.21 vs 2.49, mnist1 0.54 vs 0.90).
 // Choice direct vs im2col, measured (1 thread, min of 5, loaded 2-core Zen3; tocha._C.set_conv_algo(0|1)
 // forces a path; script: fwd and x.sum().backward() timed alternately per path):
 //   depthwise (32,64,32,32) 3x3 groups=64 pad 1: im2col fwd 86.9 ms, fwd+bwd 599 ms | direct 50.9 / 208 ms
@@ -75,6 +80,10 @@
 //   (32,64,32,32)->64 3x3 p1       27.48/26.82/26.78         25.88/25.51/26.34
 //   (64,3,32,32)->16 5x5           2.29/1.83/2.22            2.00/1.79/2.17
 //   conv1d (32,16,1000)->32 k5     2.20/2.03/2.14            1.96/1.94/2.04
+// 2 threads (wall clock, min of 10 interleaved process rounds x 8 reps, quiet minute), same columns:
+//   (64,1,28,28) 0.566/0.280/0.299 -> 0.530/0.252/0.272, (64,32,26,26) 8.21/7.37/8.09 -> 7.57/7.24/7.92,
+//   14x14 p1 3.06/2.75/2.72 -> 2.73/2.63/2.68, 32x32 p1 14.21/13.50/13.58 -> 13.21/12.77/13.22,
+//   5x5 1.18/0.94/1.11 -> 1.02/0.92/1.10, conv1d 1.23/1.00/1.07 -> 1.03/0.99/1.04.
 // from: weights packed once per call (fwd, grad input: 1.5-8%), GEMM edge tiles without FMAs on padding
 // rows/columns (gemm_avx2.cpp; fwd 1-4%: M = 64 = 10*6 + 4, M = 16, N = 196 = 12*16 + 4), the bias as a GEMM
 // K row (fwd 1-20%, most for small CKK: mnist1 0.60 -> 0.48 ms, 5x5 2.16 -> 2.00). Per-pass profile after
