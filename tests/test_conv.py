@@ -335,6 +335,20 @@ def test_flat_packed_forward_bitwise_equals_im2col_path(dtype, band_bytes):
                     yv = F.conv2d(xp, w, bias, dilation=dil, groups=g).numpy()
                     assert y.shape == yv.shape
                     np.testing.assert_array_equal(y, yv)
+        # a single output row (conv1d-like, valid: OW != W) takes the same packed path; the same conv with an
+        # extra input row (two output rows, plain im2col path) gives the same bits in its first row
+        for xs, ws, dil in (((3, 16, 1, 50), (8, 16, 1, 5), (1, 1)), ((2, 5, 3, 20), (7, 5, 3, 4), (1, 2))):
+            x2 = tocha.tensor(rng.standard_normal(xs[:2] + (xs[2] + 1, xs[3])), dtype=dtype)
+            w = tocha.tensor(rng.standard_normal(ws), dtype=dtype)
+            b = tocha.tensor(rng.standard_normal(ws[0]), dtype=dtype)
+            x1 = tocha.tensor(x2.numpy()[:, :, :xs[2]], dtype=dtype)
+            for nt in (1, 2):
+                tocha.set_num_threads(nt)
+                for bias in (None, b):
+                    y1 = F.conv2d(x1, w, bias, dilation=dil).numpy()
+                    y2 = F.conv2d(x2, w, bias, dilation=dil).numpy()
+                    assert y1.shape[2] == 1 and y2.shape[2] == 2
+                    np.testing.assert_array_equal(y1, y2[:, :, :1])
     finally:
         tocha._C.set_conv_band_bytes(0)
         tocha.set_num_threads(prev)

@@ -278,7 +278,7 @@ int64_t band_rows(int64_t CKK, int64_t OH, int64_t OW, size_t elem) {
 // per call. OpenMP threads persist, so each keeps its buffer. 64-byte aligned (the GEMM's packed
 // operands need it). Tag: kCol = col bands (each thread), kWeights = the packed weights (calling thread,
 // read by all), kWeightsBias = [W | b] before packing, kPartials = weight-gradient slice partials,
-// kStage = the column masks of im2col_flat_packed.
+// kStage = the column masks of im2col_flat_packed (calling thread, read by all).
 enum ScratchTag { kCol = 0, kWeights = 1, kWeightsBias = 2, kPartials = 3, kStage = 4 };
 template <typename T, int Tag = kCol>
 T* scratch(size_t n) {
@@ -316,7 +316,8 @@ std::pair<const T*, int64_t> pack_weights(const T* w, int64_t G, int64_t Kg, int
 template <typename T>
 using MaskBits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;  // bit pattern of a T
 
-// Stride 1 with OW == W ('same' padding along W): the col band (KB x L, KB = CKK [+ 1 bias row of ones])
+// Stride 1 with OW == W ('same' padding along W) or a single output row (1-d convs): the col band (KB x L,
+// KB = CKK [+ 1 bias row of ones])
 // built straight in the GEMM's packed-B layout (gemm.h), no col matrix for the GEMM to re-pack. In this
 // geometry tap (c, i, j)'s row is x_c read at a fixed shift (row q of the band <- x_c[q + shift]), zero where
 // the tap falls outside the image: outside the valid output rows of tap i, or at the columns of tap j whose
@@ -328,9 +329,9 @@ using MaskBits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;  // bit
 template <typename T, int NR>
 TOCHA_CONV_NO_LIBCALLS void im2col_flat_packed(const T* __restrict x, int64_t C, int64_t H, int64_t W, int64_t kh,
                                                int64_t kw, const ConvParams& p, int64_t oha, int64_t ohb,
-                                               bool ones_row, int64_t kc, const MaskBits<T>* __restrict colmask,
-                                               T* __restrict dst) {
-  const int64_t OW = W, L = (ohb - oha) * OW, ext = (L + NR - 1) / NR * NR, HW = H * W;
+                                               int64_t OW, bool ones_row, int64_t kc,
+                                               const MaskBits<T>* __restrict colmask, T* __restrict dst) {
+  const int64_t L = (ohb - oha) * OW, ext = (L + NR - 1) / NR * NR, HW = H * W;
   const int64_t CKK = C * kh * kw, KB = CKK + (ones_row ? 1 : 0);
   for (int64_t r = 0; r < KB; ++r) {
     const int64_t pc = r - r % kc, ps = NR * std::min(kc, KB - pc);
@@ -373,11 +374,12 @@ TOCHA_CONV_NO_LIBCALLS void im2col_flat_packed(const T* __restrict x, int64_t C,
 // colmask[j * ext + q] = all ones where band position q (< L) maps to an input column of tap j inside [0, W),
 // else 0.
 template <typename T>
-void flat_colmask(int64_t W, int64_t kw, const ConvParams& p, int64_t L, int64_t ext, MaskBits<T>* colmask) {
+void flat_colmask(int64_t W, int64_t OW, int64_t kw, const ConvParams& p, int64_t L, int64_t ext,
+                  MaskBits<T>* colmask) {
   for (int64_t j = 0; j < kw; ++j) {
     const int64_t offw = j * p.dw - p.pw;
-    for (int64_t q = 0; q < ext; ++q) {
-      const int64_t iw = q % W + offw;
+    for (int64_t q = 0, ow = 0; q < ext; ++q, ow = ow + 1 == OW ? 0 : ow + 1) {
+      const int64_t iw = ow + offw;
       colmask[j * ext + q] = (q < L && iw >= 0 && iw < W) ? ~MaskBits<T>(0) : MaskBits<T>(0);
     }
   }
@@ -385,12 +387,12 @@ void flat_colmask(int64_t W, int64_t kw, const ConvParams& p, int64_t L, int64_t
 
 template <typename T>
 void im2col_flat_packed_any(const T* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
-                            const ConvParams& p, int64_t oha, int64_t ohb, bool ones_row, const GemmPacking& pk,
-                            const MaskBits<T>* colmask, T* dst) {
+                            const ConvParams& p, int64_t oha, int64_t ohb, int64_t OW, bool ones_row,
+                            const GemmPacking& pk, const MaskBits<T>* colmask, T* dst) {
   switch (pk.nr) {
-    case 16: return im2col_flat_packed<T, 16>(x, C, H, W, kh, kw, p, oha, ohb, ones_row, pk.kc, colmask, dst);
-    case 8: return im2col_flat_packed<T, 8>(x, C, H, W, kh, kw, p, oha, ohb, ones_row, pk.kc, colmask, dst);
-    case 4: return im2col_flat_packed<T, 4>(x, C, H, W, kh, kw, p, oha, ohb, ones_row, pk.kc, colmask, dst);
+    case 16: return im2col_flat_packed<T, 16>(x, C, H, W, kh, kw, p, oha, ohb, OW, ones_row, pk.kc, colmask, dst);
+    case 8: return im2col_flat_packed<T, 8>(x, C, H, W, kh, kw, p, oha, ohb, OW, ones_row, pk.kc, colmask, dst);
+    case 4: return im2col_flat_packed<T, 4>(x, C, H, W, kh, kw, p, oha, ohb, OW, ones_row, pk.kc, colmask, dst);
   }
 }
 
@@ -435,17 +437,22 @@ void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvPara
   const auto wpack = pack_weights(wp, G, Kg, CKK, false, bias_row ? bias : nullptr);  // once per call
   const T* wpk = wpack.first;
   const int64_t wsz = wpack.second;
-  // stride 1 and OW == W: the col band goes straight into the GEMM's packed-B layout (im2col_flat_packed;
+  // stride 1 and OW == W or OH == 1: the col band goes straight into the GEMM's packed-B layout (im2col_flat_packed;
   // same packed values as im2col + the GEMM's packer, so the same bits)
   const GemmPacking pk = gemm_packing<T>(KB);
-  const bool flat_pack =
-      !pointwise && p.sh == 1 && p.sw == 1 && OW == W && (pk.nr == 4 || pk.nr == 8 || pk.nr == 16);
-  const int64_t ext_max = (R * OW + pk.nr - 1) / pk.nr * pk.nr;
+  const bool flat_pack = !pointwise && p.sh == 1 && p.sw == 1 && (OW == W || OH == 1) &&
+                         (pk.nr == 4 || pk.nr == 8 || pk.nr == 16);
+  // column masks, once per call for the (at most two) band lengths, shared by all threads
+  const int64_t Lf = R * OW, Ll = (OH - (OH - 1) / R * R) * OW;  // full and last band
+  const int64_t extf = (Lf + pk.nr - 1) / pk.nr * pk.nr, extl = (Ll + pk.nr - 1) / pk.nr * pk.nr;
+  MaskBits<T>* colmask = flat_pack ? scratch<MaskBits<T>, kStage>(size_t(kw * (extf + extl))) : nullptr;
+  if (flat_pack) {
+    flat_colmask<T>(W, OW, kw, p, Lf, extf, colmask);
+    flat_colmask<T>(W, OW, kw, p, Ll, extl, colmask + kw * extf);
+  }
   for_images(N, nt, [&](int64_t n) {
     T* col = pointwise ? nullptr
                        : scratch<T>(size_t(flat_pack ? gemm_packed_b_size<T>(KB, R * OW) : KB * R * OW));
-    MaskBits<T>* colmask = flat_pack ? scratch<MaskBits<T>, kStage>(size_t(kw * ext_max)) : nullptr;
-    int64_t mask_L = -1;
     for (int64_t g = 0; g < G; ++g) {
       const T* xg = xp + (n * C + g * Cg) * HW;
       T* yg = yp + (n * K + g * Kg) * OHW;
@@ -455,9 +462,8 @@ void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvPara
         const T* B = xg + oha * OW;
         int64_t ldb = OHW;
         if (flat_pack) {
-          const int64_t ext = (L + pk.nr - 1) / pk.nr * pk.nr;
-          if (mask_L != L) flat_colmask<T>(W, kw, p, L, ext, colmask), mask_L = L;
-          im2col_flat_packed_any(xg, Cg, H, W, kh, kw, p, oha, ohb, bias_row, pk, colmask, col);
+          const MaskBits<T>* cm = L == Lf ? colmask : colmask + kw * extf;
+          im2col_flat_packed_any(xg, Cg, H, W, kh, kw, p, oha, ohb, OW, bias_row, pk, cm, col);
           gemm_prepacked<T>(Kg, L, KB, wpk + g * wsz, nullptr, 0, 0, col, nullptr, 0, 0, yb, OHW, false);
           continue;
         }
