@@ -9,6 +9,10 @@
 //     The weights (with the bias column) are packed into the GEMM's A layout once per call (gemm_pack_a)
 //     and every image's GEMM reads them pre-packed (gemm_prepacked, bitwise equal to gemm()).
 //     1x1 / stride 1 / no padding skips im2col (the input itself is the col matrix; bias pre-filled there).
+//     Stride 1 with OW == W ('same' padding) or a single output row (conv1d): every tap's col row is x read
+//     at a fixed shift, masked at the image edges, so the col band is written straight into the GEMM's
+//     packed-B panels (im2col_flat_packed: NR-wide load, AND with a precomputed column mask, aligned store)
+//     and the GEMM skips its B packing; same packed values, so the same bits as im2col + the GEMM's packer.
 //     grad input: colgrad = W_g^T @ gy_g (W_g^T packed once per call from strided reads), col2im into dx.
 //     grad weight: the batch is cut into min(N, 16) slices (a function of N only); each slice accumulates
 //     dW_g += gy_n @ col_n^T (or dW_g^T += col_n @ gy_n^T when that wastes less of the GEMM's 6x16 register
@@ -30,15 +34,17 @@
 //   fwd 7.9 vs 8.1 ms per-image, (64,3,32,32)->16 5x5 fwd 3.2 vs 2.8 ms -> not kept (no gain for the small
 //   planes, extra gather/scatter); L2-sized row bands (96 KiB col): 14x14 fwd 8.8 vs 7.3 ms whole image,
 //   (32,64,32,32)->64 fwd 45.8 vs 35.1 ms -> whole-image GEMMs (each extra GEMM call re-packed W then).
-// Zen4 2-core, conv-pack branch (process CPU time, min of 3-5 interleaved process rounds; fwd ms):
-//   im2col straight into the GEMM's packed-B panels
-//   ([k][16] panels per K block, skipping the GEMM's B packing): runs cut at panel edges, (64,32,14,14) p1
-//   6.20 vs 5.87 ms for im2col + GEMM packing (per-element wrap-around zeros and short pieces), (32,64,32,32) p1 28.5 vs 27.4, 5x5 2.58
-//   vs 2.32; rows staged in an L1 buffer then copied out in whole 16-wide pieces (1 or ~8 KiB of rows per
-//   flush) vs plain im2col + the GEMM's packer: (64,32,26,26) 15.38 vs 15.11, 14x14 5.88 vs 5.66, 32x32
-//   28.55 vs 26.92 (5x5 2.21 vs 2.26, conv1d 2.22 vs 2.17 slightly better) -> not kept; the GEMM's B packer
-//   (8 panels per pass, k-outer) reading an L2-resident col is cheap. im2col row copies as whole 32-byte
-//   pieces with an overlapping last piece instead of the vectorised loop: 1-3% slower on every shape.
+// Zen4 2-core, conv-pack branch (process CPU time, min of 3-8 interleaved process rounds; fwd ms):
+//   im2col straight into the GEMM's packed-B panels for any geometry: runs cut at panel edges (per-element
+//   wrap-around zeros, short pieces): (64,32,14,14) p1 6.20 vs 5.87 ms for im2col + GEMM packing,
+//   (32,64,32,32) p1 28.5 vs 27.4, 5x5 2.58 vs 2.32; rows staged in an L1 buffer then copied out in whole
+//   16-wide pieces: (64,32,26,26) 15.38 vs 15.11, 14x14 5.88 vs 5.66, 32x32 28.55 vs 26.92 (5x5 2.21 vs 2.26,
+//   conv1d 2.22 vs 2.17) -> only the fixed-shift geometries (above) build packed B directly. Extending that
+//   to valid convs with OW >= 16 (a piece spans two output rows: two shifted loads blended by a row mask):
+//   (64,32,26,26) 14.70 -> 15.15, 5x5 2.02 -> 2.02 (1.91 in another run), 14x14 4.89 -> 4.94 -> not kept.
+//   The fixed-shift packer written as a select on a 0/1 float mask stayed scalar (GCC): 14x14 5.36 -> 6.18.
+//   im2col row copies as whole 32-byte pieces with an overlapping last piece instead of the vectorised
+//   loop: 1-3% slower on every shape.
 //   Larger GEMM K blocks (KC 256 -> 320..512, one block for K = 288): <= 1-3% on these shapes; not changed
 //   (global GEMM blocking).
 //   Weight gradient building the col band MR rows at a time in an L1 stage and packing it from there as the
@@ -74,21 +80,26 @@
 // conv-pack branch (Zen4 EPYC 2-core, 1 MiB L2/core; 1 thread, process CPU time, min of 8 interleaved
 // process rounds x 6 reps, tocha._C.conv2d_* called directly, float32; ms fwd / grad input / grad weight):
 //   shape                          before (15262f0)          after
-//   (64,1,28,28)->32 3x3           0.625/0.531/0.574         0.472/0.489/0.533
-//   (64,32,26,26)->64 3x3          15.64/14.64/16.06         14.80/14.43/15.72
-//   (64,32,14,14)->64 3x3 p1       5.78/5.41/5.31            5.31/5.20/5.24
-//   (32,64,32,32)->64 3x3 p1       27.48/26.82/26.78         25.88/25.51/26.34
-//   (64,3,32,32)->16 5x5           2.29/1.83/2.22            2.00/1.79/2.17
-//   conv1d (32,16,1000)->32 k5     2.20/2.03/2.14            1.96/1.94/2.04
+//   (64,1,28,28)->32 3x3           0.625/0.539/0.574         0.476/0.487/0.533
+//   (64,32,26,26)->64 3x3          15.54/14.60/15.92         14.72/14.44/15.72
+//   (64,32,14,14)->64 3x3 p1       5.81/5.43/5.34            4.90/5.24/5.32
+//   (32,64,32,32)->64 3x3 p1       27.46/26.79/26.77         23.87/25.52/26.29
+//   (64,3,32,32)->16 5x5           2.31/1.86/2.22            2.00/1.78/2.18
+//   conv1d (32,16,1000)->32 k5     2.23/2.03/2.18            1.83/1.94/2.07
 // 2 threads (wall clock, min of 10 interleaved process rounds x 8 reps, quiet minute), same columns:
-//   (64,1,28,28) 0.566/0.280/0.299 -> 0.530/0.252/0.272, (64,32,26,26) 8.21/7.37/8.09 -> 7.57/7.24/7.92,
-//   14x14 p1 3.06/2.75/2.72 -> 2.73/2.63/2.68, 32x32 p1 14.21/13.50/13.58 -> 13.21/12.77/13.22,
-//   5x5 1.18/0.94/1.11 -> 1.02/0.92/1.10, conv1d 1.23/1.00/1.07 -> 1.03/0.99/1.04.
+//   (64,1,28,28) 0.598/0.276/0.295 -> 0.547/0.252/0.273, (64,32,26,26) 8.13/7.31/7.99 -> 7.50/7.21/7.86,
+//   14x14 p1 3.04/2.70/2.65 -> 2.51/2.61/2.65, 32x32 p1 14.22/13.39/13.54 -> 12.24/12.71/13.25,
+//   5x5 1.17/0.93/1.11 -> 1.02/0.91/1.09, conv1d 1.23/1.01/1.07 -> 0.97/0.97/1.02.
 // from: weights packed once per call (fwd, grad input: 1.5-8%), GEMM edge tiles without FMAs on padding
 // rows/columns (gemm_avx2.cpp; fwd 1-4%: M = 64 = 10*6 + 4, M = 16, N = 196 = 12*16 + 4), the bias as a GEMM
-// K row (fwd 1-20%, most for small CKK: mnist1 0.60 -> 0.48 ms, 5x5 2.16 -> 2.00). Per-pass profile after
-// ((64,32,26,26) fwd, perf): micro-kernel ~60%, im2col ~11%, B packing ~3%; grad weight: kernel ~59%,
-// im2col ~10%, packing the col (A) ~6% and gy^T (B) ~3.5%.
+// K row (fwd 1-20%, most for small CKK: mnist1 0.60 -> 0.48 ms, 5x5 2.16 -> 2.00), packed-B col for the
+// fixed-shift geometries (14x14 5.36 -> 4.90, 32x32 25.9 -> 23.9, conv1d 1.98 -> 1.83). vs PyTorch 2.13 in
+// the same process (F.conv2d, min of 12, fwd and fwd+bwd ratio torch/tocha, 1 thread | 2 threads):
+// (64,1,28,28) 1.82/6.15 | 2.19/5.68, (64,32,26,26) 1.06/0.99 | 0.87/0.95, 14x14 p1 0.87/0.84 | 0.98/0.87,
+// 32x32 p1 1.06/1.09 | 0.92/1.08, 5x5 0.62/1.38 | 0.54/1.13, conv1d 0.94/0.97 | 1.08/0.92 (torch's own
+// times vary up to 3x between runs on this shared machine). Profile after ((64,32,26,26), perf): fwd
+// micro-kernel ~60%, im2col ~11%, B packing ~3%; grad weight: kernel ~59%, im2col ~10%, packing the col
+// (A) ~6% and gy^T (B) ~3.5%.
 // End-to-end numbers vs PyTorch and NumPy: benchmarks/bench_conv.py (README table).
 #define TOCHA_CONV_ISA generic
 #include "conv_impl.h"
