@@ -317,6 +317,71 @@ def test_kernel_paths_match_torch_and_thread_count(shape, band_bytes):
         np.testing.assert_array_equal(a, b_)
 
 
+@pytest.mark.parametrize("band_bytes", [0, 700])
+@pytest.mark.parametrize("dtype", [tocha.float32, tocha.float64])
+def test_flat_packed_forward_bitwise_equals_im2col_path(dtype, band_bytes):
+    # stride 1 with OW == W ('same' padding) builds the forward's col band straight in the GEMM's packed
+    # layout; explicit zero padding + a valid conv takes the plain im2col + GEMM packing path with the same
+    # K, so both must give the same bits (bias, groups, dilation, 1-d, row bands, 1 and 2 threads)
+    rng = np.random.default_rng(3)
+    cases = [((5, 8, 14, 14), (16, 8, 3, 3), (1, 1), (1, 1), 1), ((3, 4, 9, 11), (6, 2, 3, 3), (2, 2), (2, 2), 2),
+             ((2, 3, 1, 37), (5, 3, 1, 5), (0, 2), (1, 1), 1), ((4, 6, 7, 7), (32, 6, 5, 5), (2, 2), (1, 1), 1)]
+    prev = tocha.get_num_threads()
+    try:
+        tocha._C.set_conv_band_bytes(band_bytes)
+        for xs, ws, pad, dil, g in cases:
+            x = tocha.tensor(rng.standard_normal(xs), dtype=dtype)
+            w = tocha.tensor(rng.standard_normal(ws), dtype=dtype)
+            b = tocha.tensor(rng.standard_normal(ws[0]), dtype=dtype)
+            xp = F.pad(x, (pad[1], pad[1], pad[0], pad[0]))
+            for nt in (1, 2):
+                tocha.set_num_threads(nt)
+                for bias in (None, b):
+                    y = F.conv2d(x, w, bias, padding=pad, dilation=dil, groups=g).numpy()
+                    yv = F.conv2d(xp, w, bias, dilation=dil, groups=g).numpy()
+                    assert y.shape == yv.shape
+                    np.testing.assert_array_equal(y, yv)
+        # a single output row (conv1d-like, valid: OW != W) takes the same packed path; the same conv with an
+        # extra input row (two output rows, plain im2col path) gives the same bits in its first row
+        for xs, ws, dil in (((3, 16, 1, 50), (8, 16, 1, 5), (1, 1)), ((2, 5, 3, 20), (7, 5, 3, 4), (1, 2))):
+            x2 = tocha.tensor(rng.standard_normal(xs[:2] + (xs[2] + 1, xs[3])), dtype=dtype)
+            w = tocha.tensor(rng.standard_normal(ws), dtype=dtype)
+            b = tocha.tensor(rng.standard_normal(ws[0]), dtype=dtype)
+            x1 = tocha.tensor(x2.numpy()[:, :, :xs[2]], dtype=dtype)
+            for nt in (1, 2):
+                tocha.set_num_threads(nt)
+                for bias in (None, b):
+                    y1 = F.conv2d(x1, w, bias, dilation=dil).numpy()
+                    y2 = F.conv2d(x2, w, bias, dilation=dil).numpy()
+                    assert y1.shape[2] == 1 and y2.shape[2] == 2
+                    np.testing.assert_array_equal(y1, y2[:, :, :1])
+    finally:
+        tocha._C.set_conv_band_bytes(0)
+        tocha.set_num_threads(prev)
+
+
+def test_kernel_paths_generic_isa_in_subprocess():
+    # TOCHA_CPU_ISA=generic: the baseline conv build with the generic GEMM (4x8 / 4x4 tiles, so other pre-packed
+    # weight layouts and edge tiles): the same torch parity and 1-vs-2-thread bitwise checks as above
+    import os
+    import subprocess
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = ("import tocha, test_conv as t\n"
+            "assert tocha._C.gemm_isa() == 'generic'\n"
+            "for s in t.KERNEL_PATH_SHAPES:\n"
+            "    for bb in (0, 700):\n"
+            "        t.test_kernel_paths_match_torch_and_thread_count(s, bb)\n"
+            "for dt in (tocha.float32, tocha.float64):\n"
+            "    t.test_flat_packed_forward_bitwise_equals_im2col_path(dt, 700)\n"
+            "print('ok')\n")
+    env = dict(os.environ, TOCHA_CPU_ISA="generic")
+    env["PYTHONPATH"] = os.pathsep.join([here] + [p for p in [env.get("PYTHONPATH")] if p])
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stderr[-3000:]
+
+
 # ------------------------------------------------------------------------------------- bad inputs
 def test_errors():
     x = tocha.zeros(1, 3, 5, 5)

@@ -118,6 +118,77 @@ def test_partitioned_threads_bitwise_and_correct_with_fused_bias_act(m, k, n, f6
     np.testing.assert_allclose(outs[0][1], np.maximum(ref, 0), rtol=1e-4, atol=tol)
 
 
+# gemm_prepacked (cpu/gemm.h): A and/or B packed up front (whole operand, all K blocks) must give the same bits
+# as the plain gemm on the same operands -- odd M, N (not multiples of the 6x16 / 6x8 / 4x8 / 4x4 tiles),
+# K above the K block (256) so there are several K blocks, strided / transposed operands, accumulate, bias
+# and activations -- for 1, 2 and 3 threads (the threaded GEMM splits C into blocks that start inside the
+# packed operands).
+PREPACKED_SHAPES = [(1, 1, 1), (7, 13, 5), (13, 300, 17), (64, 288, 196), (67, 577, 130), (6, 700, 16),
+                    (131, 257, 97), (300, 9, 1000)]
+PREPACKED_SCRIPT = r"""
+import numpy as np, tocha, sys
+from tocha._tensor import _wrap
+shapes, dts = eval(sys.argv[1]), sys.argv[2].split(",")
+C = tocha._C
+def t(x):
+    return tocha.from_numpy(np.ascontiguousarray(x))._a
+for (m, k, n) in shapes:
+    for dt in dts:
+        rng = np.random.default_rng(m * 1000 + k + n)
+        a = rng.standard_normal((m, k)).astype(dt)
+        b = rng.standard_normal((k, n)).astype(dt)
+        c0 = rng.standard_normal((m, n)).astype(dt)
+        bias = rng.standard_normal(n).astype(dt)
+        ops = [(t(a), t(b)), (tocha.from_numpy(np.ascontiguousarray(a.T)).t()._a,  # transposed views
+                              tocha.from_numpy(np.ascontiguousarray(b.T)).t()._a)]
+        ref = a.astype(np.float64) @ b.astype(np.float64)
+        for ta, tb in ops:
+            for cc, bb, act in ((None, None, 0), (t(c0), None, 0), (None, t(bias), 1), (t(c0), t(bias), 2)):
+                outs = []
+                for nt in (1, 2, 3):
+                    tocha.set_num_threads(nt)
+                    for pa, pb in ((False, False), (True, False), (False, True), (True, True)):
+                        outs.append(_wrap(C.gemm_prepacked_check(ta, tb, pa, pb, cc, bb, act)).numpy())
+                for o in outs[1:]:
+                    np.testing.assert_array_equal(outs[0], o)
+                if cc is None and bb is None:
+                    tol = 1e-9 if dt == "float64" else 1e-4
+                    np.testing.assert_allclose(outs[0], ref, rtol=tol, atol=tol * k)
+                    np.testing.assert_array_equal(outs[0], (tocha.from_numpy(a) @ tocha.from_numpy(b)).numpy())
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("generic", [False, True])
+def test_prepacked_gemm_bitwise_equal_to_plain_gemm(generic):
+    env = dict(os.environ)
+    if generic:
+        env["TOCHA_CPU_ISA"] = "generic"
+    r = subprocess.run([sys.executable, "-c", PREPACKED_SCRIPT, repr(PREPACKED_SHAPES), "float32,float64"], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("f64", [False, True])
+def test_edge_tiles_bitwise_equal_to_full_tiles(f64):
+    # The SIMD micro-kernel runs narrower k loops on edge tiles (first 2 or 4 rows, first vector of B); every
+    # C element must still get the same bits as inside a full 6 x 16 (6 x 8) tile: a[:m] @ b[:, :n] against the
+    # corner of the full product, and against the plain k-order float64 reference within rounding.
+    dt = np.float64 if f64 else np.float32
+    rng = np.random.default_rng(5)
+    for k in (1, 3, 9, 64, 300):
+        a = rng.standard_normal((24, k)).astype(dt)
+        b = rng.standard_normal((k, 48)).astype(dt)
+        full = (tocha.tensor(a) @ tocha.tensor(b)).numpy()
+        for m in (1, 2, 3, 4, 5, 6, 7, 10, 13):
+            for n in (1, 3, 4, 8, 9, 12, 16, 17, 20, 33):
+                part = (tocha.tensor(a[:m]) @ tocha.tensor(b[:, :n])).numpy()
+                np.testing.assert_array_equal(part, full[:m, :n], err_msg=f"m={m} n={n} k={k}")
+                tol = 1e-12 if f64 else 1e-5
+                ref = a[:m].astype(np.float64) @ b[:, :n].astype(np.float64)
+                np.testing.assert_allclose(part, ref, rtol=tol * 10, atol=tol * k * 4)
+
+
 def test_fma_peak_probe():
     peak = tocha._C.fma_peak_gflops(0.01)
     if tocha._C.gemm_isa() == "generic":

@@ -222,6 +222,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("gemm_isa", &cpu::gemm_isa);
   m.def("vec_isa", [] { return cpu::vec::kernels().name; },
         "SIMD build of the elementwise math and reductions in use: 'avx512', 'avx2' or 'generic'.");
+  m.def("gemm_prepacked_check", &cpu::gemm_prepacked_check, nogil());  // test hook (tests/test_gemm.py)
   m.def("fma_peak_gflops", &cpu::fma_peak_gflops, py::arg("seconds") = 0.2,
         py::call_guard<py::gil_scoped_release>(),
         "Measured single-core float32 FMA peak (GFLOP/s) of the GEMM's ISA path; 0.0 on the generic path.");

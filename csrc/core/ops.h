@@ -70,6 +70,9 @@ Array cross_entropy_backward(const Array& grad_loss, const Array& logsm, const A
 Array matmul(const Array& a, const Array& b);       // torch.matmul semantics incl. batch broadcasting
 // y = act(x @ w^T + b); x (..., K), w (N, K), b (N) optional. act: 0 none, 1 relu, 2 gelu
 Array linear(const Array& x, const Array& w, const std::optional<Array>& b, int act);
+// test hook: gemm_prepacked (cpu/gemm.h) with a and/or b pre-packed, c0 accumulated when given (matmul.cpp)
+Array gemm_prepacked_check(const Array& a, const Array& b, bool pack_a, bool pack_b, const std::optional<Array>& c0,
+                           const std::optional<Array>& bias, int act);
 
 // ---- indexing (index.cpp) ----
 Array index_select(const Array& a, int64_t dim, const Array& index);

@@ -4,9 +4,16 @@
 //   x (N, C, H, W), w (K, Cg = C/groups, kh, kw), y (N, K, OH, OW); see conv.h for the shape formulas.
 // Algorithms (CKK = Cg*kh*kw, Kg = K/groups, L = OH*OW):
 //   * im2col + GEMM (general case). Per image and group: col (CKK, L) built by im2col, then
-//     y_g (Kg, L) = W_g (Kg, CKK) @ col (tocha::cpu::gemm, bias pre-filled and accumulated).
-//     1x1 / stride 1 / no padding skips im2col (the input itself is the col matrix).
-//     grad input: colgrad = W_g^T @ gy_g (W^T read through strides, never materialised), col2im into dx.
+//     y_g (Kg, L) = [W_g | b_g] (Kg, CKK+1) @ [col; 1...1] (CKK+1, L): the bias is an extra K row of the GEMM
+//     (a row of ones under the col band), so y is written once, no bias pre-fill and accumulating load.
+//     The weights (with the bias column) are packed into the GEMM's A layout once per call (gemm_pack_a)
+//     and every image's GEMM reads them pre-packed (gemm_prepacked, bitwise equal to gemm()).
+//     1x1 / stride 1 / no padding skips im2col (the input itself is the col matrix; bias pre-filled there).
+//     Stride 1 with OW == W ('same' padding) or a single output row (conv1d): every tap's col row is x read
+//     at a fixed shift, masked at the image edges, so the col band is written straight into the GEMM's
+//     packed-B panels (im2col_flat_packed: NR-wide load, AND with a precomputed column mask, aligned store)
+//     and the GEMM skips its B packing; same packed values, so the same bits as im2col + the GEMM's packer.
+//     grad input: colgrad = W_g^T @ gy_g (W_g^T packed once per call from strided reads), col2im into dx.
 //     grad weight: the batch is cut into min(N, 16) slices (a function of N only); each slice accumulates
 //     dW_g += gy_n @ col_n^T (or dW_g^T += col_n @ gy_n^T when that wastes less of the GEMM's 6x16 register
 //     tiles, e.g. CKK = 9, Kg = 32) into its own partial; partials are summed in slice order.
@@ -27,7 +34,25 @@
 //   several images side by side in one wide GEMM (col (CKK, nb*L), nb*L ~ 1024): (64,32,14,14)->64 3x3 p1
 //   fwd 7.9 vs 8.1 ms per-image, (64,3,32,32)->16 5x5 fwd 3.2 vs 2.8 ms -> not kept (no gain for the small
 //   planes, extra gather/scatter); L2-sized row bands (96 KiB col): 14x14 fwd 8.8 vs 7.3 ms whole image,
-//   (32,64,32,32)->64 fwd 45.8 vs 35.1 ms -> whole-image GEMMs (each extra GEMM call re-packs W).
+//   (32,64,32,32)->64 fwd 45.8 vs 35.1 ms -> whole-image GEMMs (each extra GEMM call re-packed W then).
+// Zen4 2-core, conv-pack branch (process CPU time, min of 3-8 interleaved process rounds; fwd ms):
+//   im2col straight into the GEMM's packed-B panels for any geometry: runs cut at panel edges (per-element
+//   wrap-around zeros, short pieces): (64,32,14,14) p1 6.20 vs 5.87 ms for im2col + GEMM packing,
+//   (32,64,32,32) p1 28.5 vs 27.4, 5x5 2.58 vs 2.32; rows staged in an L1 buffer then copied out in whole
+//   16-wide pieces: (64,32,26,26) 15.38 vs 15.11, 14x14 5.88 vs 5.66, 32x32 28.55 vs 26.92 (5x5 2.21 vs 2.26,
+//   conv1d 2.22 vs 2.17) -> only the fixed-shift geometries (above) build packed B directly. Extending that
+//   to valid convs with OW >= 16 (a piece spans two output rows: two shifted loads blended by a row mask):
+//   (64,32,26,26) 14.70 -> 15.15, 5x5 2.02 -> 2.02 (1.91 in another run), 14x14 4.89 -> 4.94 -> not kept.
+//   The fixed-shift packer written as a select on a 0/1 float mask stayed scalar (GCC): 14x14 5.36 -> 6.18.
+//   im2col row copies as whole 32-byte pieces with an overlapping last piece instead of the vectorised
+//   loop: 1-3% slower on every shape.
+//   Larger GEMM K blocks (KC 256 -> 320..512, one block for K = 288): <= 1-3% on these shapes; not changed
+//   (global GEMM blocking).
+//   Weight gradient building the col band MR rows at a time in an L1 stage and packing it from there as the
+//   GEMM's A (no whole col write + re-read; grad weight ms, min of 6 rounds): (64,32,26,26) 15.84 -> 15.69,
+//   14x14 5.48 -> 5.54, 32x32 26.29 -> 26.10, 5x5 2.23 -> 2.17, conv1d 2.13 -> 2.15 -> within +-1%, not kept.
+//   Weight gradient with dW_g += gy @ col^T instead of dW_g^T += col @ gy^T on these shapes: slower on all
+//   (32x32 26.4 vs 27.0, 5x5 2.21 vs 2.49, mnist1 0.54 vs 0.90).
 // Choice direct vs im2col, measured (1 thread, min of 5, loaded 2-core Zen3; tocha._C.set_conv_algo(0|1)
 // forces a path; script: fwd and x.sum().backward() timed alternately per path):
 //   depthwise (32,64,32,32) 3x3 groups=64 pad 1: im2col fwd 86.9 ms, fwd+bwd 599 ms | direct 50.9 / 208 ms
@@ -59,6 +84,29 @@
 // fwd+bwd vs torch before -> after: (64,32,26,26) 0.77x -> 1.19x, (64,32,14,14) 0.72x -> 1.16x,
 // (32,64,32,32) 0.76x -> 0.94x, 5x5 1.34x -> 1.58x, depthwise 0.51x -> 1.58x, conv1d 0.87x -> 1.01x,
 // (64,1,28,28) 2.17x -> 2.83x (2.04x -> 2.18x the NumPy baseline).
+// conv-pack branch (Zen4 EPYC 2-core, 1 MiB L2/core; 1 thread, process CPU time, min of 8 interleaved
+// process rounds x 6 reps, tocha._C.conv2d_* called directly, float32; ms fwd / grad input / grad weight):
+//   shape                          before (15262f0)          after
+//   (64,1,28,28)->32 3x3           0.625/0.539/0.574         0.476/0.487/0.533
+//   (64,32,26,26)->64 3x3          15.54/14.60/15.92         14.72/14.44/15.72
+//   (64,32,14,14)->64 3x3 p1       5.81/5.43/5.34            4.90/5.24/5.32
+//   (32,64,32,32)->64 3x3 p1       27.46/26.79/26.77         23.87/25.52/26.29
+//   (64,3,32,32)->16 5x5           2.31/1.86/2.22            2.00/1.78/2.18
+//   conv1d (32,16,1000)->32 k5     2.23/2.03/2.18            1.83/1.94/2.07
+// 2 threads (wall clock, min of 10 interleaved process rounds x 8 reps, quiet minute), same columns:
+//   (64,1,28,28) 0.598/0.276/0.295 -> 0.547/0.252/0.273, (64,32,26,26) 8.13/7.31/7.99 -> 7.50/7.21/7.86,
+//   14x14 p1 3.04/2.70/2.65 -> 2.51/2.61/2.65, 32x32 p1 14.22/13.39/13.54 -> 12.24/12.71/13.25,
+//   5x5 1.17/0.93/1.11 -> 1.02/0.91/1.09, conv1d 1.23/1.01/1.07 -> 0.97/0.97/1.02.
+// from: weights packed once per call (fwd, grad input: 1.5-8%), GEMM edge tiles without FMAs on padding
+// rows/columns (gemm_avx2.cpp; fwd 1-4%: M = 64 = 10*6 + 4, M = 16, N = 196 = 12*16 + 4), the bias as a GEMM
+// K row (fwd 1-20%, most for small CKK: mnist1 0.60 -> 0.48 ms, 5x5 2.16 -> 2.00), packed-B col for the
+// fixed-shift geometries (14x14 5.36 -> 4.90, 32x32 25.9 -> 23.9, conv1d 1.98 -> 1.83). vs PyTorch 2.13 in
+// the same process (F.conv2d, min of 12, fwd and fwd+bwd ratio torch/tocha, 1 thread | 2 threads):
+// (64,1,28,28) 1.82/6.15 | 2.19/5.68, (64,32,26,26) 1.06/0.99 | 0.87/0.95, 14x14 p1 0.87/0.84 | 0.98/0.87,
+// 32x32 p1 1.06/1.09 | 0.92/1.08, 5x5 0.62/1.38 | 0.54/1.13, conv1d 0.94/0.97 | 1.08/0.92 (torch's own
+// times vary up to 3x between runs on this shared machine). Profile after ((64,32,26,26), perf): fwd
+// micro-kernel ~60%, im2col ~11%, B packing ~3%; grad weight: kernel ~59%, im2col ~10%, packing the col
+// (A) ~6% and gy^T (B) ~3.5%.
 // End-to-end numbers vs PyTorch and NumPy: benchmarks/bench_conv.py (README table).
 #define TOCHA_CONV_ISA generic
 #include "conv_impl.h"
@@ -78,7 +126,7 @@ void conv_backward_bias(const Array& gy, Array& db);
 void unfold(const Array& x, int64_t kh, int64_t kw, const ConvParams& p, Array& out);
 void fold(const Array& cols, int64_t kh, int64_t kw, const ConvParams& p, Array& out);
 }  // namespace avx2
-#define TOCHA_CONV_DISPATCH(fn, ...) (use_avx2() ? avx2::fn(__VA_ARGS__) : generic::fn(__VA_ARGS__))
+#define TOCHA_CONV_DISPATCH(fn, ...) (cpu_has_avx2() ? avx2::fn(__VA_ARGS__) : generic::fn(__VA_ARGS__))
 #else
 #define TOCHA_CONV_DISPATCH(fn, ...) generic::fn(__VA_ARGS__)
 #endif
@@ -87,20 +135,6 @@ namespace {
 
 int g_conv_algo = -1;
 int64_t g_conv_band = 0;
-
-// TOCHA_CPU_ISA=generic forces the baseline build (as for GEMM; read once).
-[[maybe_unused]] bool use_avx2() {
-  static const bool ok = [] {
-#if defined(__x86_64__) || defined(_M_X64)
-    const char* env = std::getenv("TOCHA_CPU_ISA");
-    if (env && std::strcmp(env, "generic") == 0) return false;
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return false;
-#endif
-  }();
-  return ok;
-}
 
 using generic::out_size;
 

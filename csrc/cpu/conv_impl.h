@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../core/parallel.h"
@@ -405,13 +407,126 @@ int64_t band_rows(int64_t CKK, int64_t OH, int64_t OW, size_t elem) {
   return (OH + nbands - 1) / nbands;  // equal bands
 }
 
-// Per-thread scratch (col bands), grown on demand and reused across calls: no allocation, page faults
-// or zero-fill per call. OpenMP threads persist, so each keeps its buffer.
-template <typename T>
+// Per-thread scratch, grown on demand and reused across calls: no allocation, page faults or zero-fill
+// per call. OpenMP threads persist, so each keeps its buffer. 64-byte aligned (the GEMM's packed
+// operands need it). Tag: kCol = col bands (each thread), kWeights = the packed weights (calling thread,
+// read by all), kWeightsBias = [W | b] before packing, kPartials = weight-gradient slice partials,
+// kStage = the column masks of im2col_flat_packed (calling thread, read by all).
+enum ScratchTag { kCol = 0, kWeights = 1, kWeightsBias = 2, kPartials = 3, kStage = 4 };
+template <typename T, int Tag = kCol>
 T* scratch(size_t n) {
   thread_local std::vector<T> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
+  const size_t pad = 64 / sizeof(T);
+  if (buf.size() < n + pad) buf.resize(n + pad);
+  const uintptr_t a = reinterpret_cast<uintptr_t>(buf.data());
+  return reinterpret_cast<T*>((a + 63) & ~uintptr_t(63));
+}
+
+// W_g (Kg x CKK, or its transpose CKK x Kg with `trans`) of every group packed once per call as the GEMM's
+// A operand (gemm_pack_a); group g at the returned pointer + g * (returned stride). With `bias` (forward
+// only) W_g gets the group's biases as an extra last column, [W_g | b_g] (Kg x CKK+1), to multiply a col
+// matrix whose extra last row is ones.
+template <typename T>
+std::pair<const T*, int64_t> pack_weights(const T* w, int64_t G, int64_t Kg, int64_t CKK, bool trans,
+                                          const T* bias = nullptr) {
+  const int64_t M = trans ? CKK : Kg, K = (trans ? Kg : CKK) + (bias ? 1 : 0);
+  const int64_t sz = gemm_packed_a_size<T>(M, K);
+  T* dst = scratch<T, kWeights>(size_t(G * sz));
+  if (bias) {  // [W | b] (G*Kg x CKK+1), then packed like W
+    T* wb = scratch<T, kWeightsBias>(size_t(G * Kg * K));
+    for (int64_t k = 0; k < G * Kg; ++k) {
+      std::copy(w + k * CKK, w + (k + 1) * CKK, wb + k * K);
+      wb[k * K + CKK] = bias[k];
+    }
+    for (int64_t g = 0; g < G; ++g) gemm_pack_a<T>(M, K, wb + g * Kg * K, K, 1, dst + g * sz);
+    return {dst, sz};
+  }
+  for (int64_t g = 0; g < G; ++g)
+    gemm_pack_a<T>(M, K, w + g * Kg * CKK, trans ? 1 : CKK, trans ? CKK : 1, dst + g * sz);
+  return {dst, sz};
+}
+
+template <typename T>
+using MaskBits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;  // bit pattern of a T
+
+// Stride 1 with OW == W ('same' padding along W) or a single output row (1-d convs): the col band (KB x L,
+// KB = CKK [+ 1 bias row of ones])
+// built straight in the GEMM's packed-B layout (gemm.h), no col matrix for the GEMM to re-pack. In this
+// geometry tap (c, i, j)'s row is x_c read at a fixed shift (row q of the band <- x_c[q + shift]), zero where
+// the tap falls outside the image: outside the valid output rows of tap i, or at the columns of tap j whose
+// input column is outside [0, W) (colmask[j], all-ones / zero bit patterns over the band, zero past L). So
+// each NR-wide panel piece is one unaligned load of x, an AND with the mask bits and an aligned store (the
+// values are copied, never computed: the same bits as im2col + the GEMM's packer); pieces that touch the
+// ends of the valid rows or of the channel plane go element by element. (Written as a select on a 0/1
+// float mask GCC kept it scalar, slower than im2col + packing: 14x14 p1 fwd 6.18 vs 5.36 ms.)
+template <typename T, int NR>
+TOCHA_CONV_NO_LIBCALLS void im2col_flat_packed(const T* __restrict x, int64_t C, int64_t H, int64_t W, int64_t kh,
+                                               int64_t kw, const ConvParams& p, int64_t oha, int64_t ohb,
+                                               int64_t OW, bool ones_row, int64_t kc,
+                                               const MaskBits<T>* __restrict colmask, T* __restrict dst) {
+  const int64_t L = (ohb - oha) * OW, ext = (L + NR - 1) / NR * NR, HW = H * W;
+  const int64_t CKK = C * kh * kw, KB = CKK + (ones_row ? 1 : 0);
+  for (int64_t r = 0; r < KB; ++r) {
+    const int64_t pc = r - r % kc, ps = NR * std::min(kc, KB - pc);
+    T* d = dst + pc * ext + (r - pc) * NR;
+    if (r == CKK) {  // bias row: ones over the band, zero padding columns
+      for (int64_t q = 0; q < ext; q += NR, d += ps)
+        for (int t = 0; t < NR; ++t) d[t] = q + t < L ? T(1) : T(0);
+      continue;
+    }
+    const int64_t c = r / (kh * kw), i = r / kw % kh, j = r % kw;
+    const int64_t offh = i * p.dh - p.ph, offw = j * p.dw - p.pw;
+    int64_t oh0, oh1;
+    valid_range(offh, 1, H, ohb, oh0, oh1);
+    oh0 = std::max(oh0, oha);
+    oh1 = std::max(oh1, oh0);
+    const int64_t q0 = (oh0 - oha) * OW, q1 = (oh1 - oha) * OW;  // valid rows of the band
+    const int64_t shift = (oha + offh) * W + offw;                // x index of band position q: q + shift
+    const T* xc = x + c * HW;
+    const MaskBits<T>* m = colmask + j * ext;
+    for (int64_t q = 0; q < ext; q += NR, d += ps) {
+      if (q >= q0 && q + NR <= q1 && q + shift >= 0 && q + NR + shift <= HW) {
+        const T* src = xc + q + shift;
+        const MaskBits<T>* mq = m + q;
+        for (int t = 0; t < NR; ++t) {  // x bits AND the mask bits: vector loads, ANDs and stores
+          MaskBits<T> v;
+          std::memcpy(&v, src + t, sizeof(T));
+          v &= mq[t];
+          std::memcpy(d + t, &v, sizeof(T));
+        }
+      } else {
+        for (int t = 0; t < NR; ++t) {
+          const int64_t qq = q + t;
+          d[t] = (qq >= q0 && qq < q1 && m[qq] != 0) ? xc[qq + shift] : T(0);
+        }
+      }
+    }
+  }
+}
+
+// colmask[j * ext + q] = all ones where band position q (< L) maps to an input column of tap j inside [0, W),
+// else 0.
+template <typename T>
+void flat_colmask(int64_t W, int64_t OW, int64_t kw, const ConvParams& p, int64_t L, int64_t ext,
+                  MaskBits<T>* colmask) {
+  for (int64_t j = 0; j < kw; ++j) {
+    const int64_t offw = j * p.dw - p.pw;
+    for (int64_t q = 0, ow = 0; q < ext; ++q, ow = ow + 1 == OW ? 0 : ow + 1) {
+      const int64_t iw = ow + offw;
+      colmask[j * ext + q] = (q < L && iw >= 0 && iw < W) ? ~MaskBits<T>(0) : MaskBits<T>(0);
+    }
+  }
+}
+
+template <typename T>
+void im2col_flat_packed_any(const T* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                            const ConvParams& p, int64_t oha, int64_t ohb, int64_t OW, bool ones_row,
+                            const GemmPacking& pk, const MaskBits<T>* colmask, T* dst) {
+  switch (pk.nr) {
+    case 16: return im2col_flat_packed<T, 16>(x, C, H, W, kh, kw, p, oha, ohb, OW, ones_row, pk.kc, colmask, dst);
+    case 8: return im2col_flat_packed<T, 8>(x, C, H, W, kh, kw, p, oha, ohb, OW, ones_row, pk.kc, colmask, dst);
+    case 4: return im2col_flat_packed<T, 4>(x, C, H, W, kh, kw, p, oha, ohb, OW, ones_row, pk.kc, colmask, dst);
+  }
 }
 
 // Runs body(n) for every image: threads own whole images when there are at least as many images as
@@ -451,8 +566,29 @@ void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvPara
   }
   const bool pointwise = is_pointwise(kh, kw, p);  // x itself is the col matrix
   const int64_t R = pointwise ? OH : band_rows(CKK, OH, OW, sizeof(T));
+  // The bias rides in the GEMM as an extra K row: [W_g | b_g] @ [col; 1...1], so y is written once (no bias
+  // pre-fill of y and accumulating load). Pointwise (x itself is B) pre-fills y and accumulates instead.
+  const bool bias_row = bias && !pointwise;
+  const int64_t KB = CKK + (bias_row ? 1 : 0);
+  const auto wpack = pack_weights(wp, G, Kg, CKK, false, bias_row ? bias : nullptr);  // once per call
+  const T* wpk = wpack.first;
+  const int64_t wsz = wpack.second;
+  // stride 1 and OW == W or OH == 1: the col band goes straight into the GEMM's packed-B layout (im2col_flat_packed;
+  // same packed values as im2col + the GEMM's packer, so the same bits)
+  const GemmPacking pk = gemm_packing<T>(KB);
+  const bool flat_pack = !pointwise && p.sh == 1 && p.sw == 1 && (OW == W || OH == 1) &&
+                         (pk.nr == 4 || pk.nr == 8 || pk.nr == 16);
+  // column masks, once per call for the (at most two) band lengths, shared by all threads
+  const int64_t Lf = R * OW, Ll = (OH - (OH - 1) / R * R) * OW;  // full and last band
+  const int64_t extf = (Lf + pk.nr - 1) / pk.nr * pk.nr, extl = (Ll + pk.nr - 1) / pk.nr * pk.nr;
+  MaskBits<T>* colmask = flat_pack ? scratch<MaskBits<T>, kStage>(size_t(kw * (extf + extl))) : nullptr;
+  if (flat_pack) {
+    flat_colmask<T>(W, OW, kw, p, Lf, extf, colmask);
+    flat_colmask<T>(W, OW, kw, p, Ll, extl, colmask + kw * extf);
+  }
   for_images(N, nt, [&](int64_t n) {
-    T* col = pointwise ? nullptr : scratch<T>(size_t(CKK * R * OW));
+    T* col = pointwise ? nullptr
+                       : scratch<T>(size_t(flat_pack ? gemm_packed_b_size<T>(KB, R * OW) : KB * R * OW));
     for (int64_t g = 0; g < G; ++g) {
       const T* xg = xp + (n * C + g * Cg) * HW;
       T* yg = yp + (n * K + g * Kg) * OHW;
@@ -461,15 +597,23 @@ void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvPara
         T* yb = yg + oha * OW;
         const T* B = xg + oha * OW;
         int64_t ldb = OHW;
+        if (flat_pack) {
+          const MaskBits<T>* cm = L == Lf ? colmask : colmask + kw * extf;
+          im2col_flat_packed_any(xg, Cg, H, W, kh, kw, p, oha, ohb, OW, bias_row, pk, cm, col);
+          gemm_prepacked<T>(Kg, L, KB, wpk + g * wsz, nullptr, 0, 0, col, nullptr, 0, 0, yb, OHW, false);
+          continue;
+        }
         if (!pointwise) {
           im2col(xg, Cg, H, W, kh, kw, p, oha, ohb, OW, col, L);
+          if (bias_row) std::fill(col + CKK * L, col + KB * L, T(1));
           B = col;
           ldb = L;
-        }
-        if (bias)
+        } else if (bias) {
           for (int64_t k = 0; k < Kg; ++k) std::fill(yb + k * OHW, yb + k * OHW + L, bias[g * Kg + k]);
-        // y band (Kg, L) [+]= W_g (Kg, CKK) @ col band (CKK, L), written in place (ldc = OH*OW)
-        gemm<T>(Kg, L, CKK, wp + g * Kg * CKK, CKK, 1, B, ldb, 1, yb, OHW, bias != nullptr);
+        }
+        // y band (Kg, L) [+]= W_g (Kg, KB, pre-packed) @ col band (KB, L), written in place (ldc = OH*OW)
+        gemm_prepacked<T>(Kg, L, KB, wpk + g * wsz, nullptr, 0, 0, nullptr, B, ldb, 1, yb, OHW,
+                          pointwise && bias);
       }
     }
   });
@@ -518,21 +662,24 @@ void conv_bwd_input_impl(const Array& gy, const Array& w, const ConvParams& p, A
   }
   const bool pointwise = is_pointwise(kh, kw, p);
   const int64_t R = band_rows(CKK, OH, OW, sizeof(T));
+  const auto wpack = pack_weights(wp, G, Kg, CKK, true);  // W_g^T packed once per call
+  const T* wtpk = wpack.first;
+  const int64_t wsz = wpack.second;
   for_images(N, nt, [&](int64_t n) {
     for (int64_t g = 0; g < G; ++g) {
       T* xg = xp + (n * C + g * Cg) * HW;
-      const T* Wg = wp + g * Kg * CKK;
+      const T* Wt = wtpk + g * wsz;
       const T* gg = gp + (n * K + g * Kg) * OHW;
       if (pointwise) {  // dx_g (Cg, HW) = W_g^T @ gy_g
-        gemm<T>(CKK, OHW, Kg, Wg, 1, CKK, gg, OHW, 1, xg, OHW, false);
+        gemm_prepacked<T>(CKK, OHW, Kg, Wt, nullptr, 0, 0, nullptr, gg, OHW, 1, xg, OHW, false);
         continue;
       }
       T* col = scratch<T>(size_t(CKK * R * OW));
       std::fill(xg, xg + Cg * HW, T(0));
       for (int64_t oha = 0; oha < OH; oha += R) {
         const int64_t ohb = std::min(OH, oha + R), L = (ohb - oha) * OW;
-        // colgrad band (CKK, L) = W_g^T (W read through strides) @ gy band (read in place), then col2im
-        gemm<T>(CKK, L, Kg, Wg, 1, CKK, gg + oha * OW, OHW, 1, col, L, false);
+        // colgrad band (CKK, L) = W_g^T (pre-packed) @ gy band (read in place), then col2im
+        gemm_prepacked<T>(CKK, L, Kg, Wt, nullptr, 0, 0, nullptr, gg + oha * OW, OHW, 1, col, L, false);
         col2im(col, true, L, Cg, H, W, kh, kw, p, oha, ohb, OW, xg);
       }
     }
@@ -582,10 +729,11 @@ void conv_bwd_weight_impl(const Array& x, const Array& gy, const ConvParams& p, 
   const int64_t R = band_rows(CKK, OH, OW, sizeof(T));
   auto tiles = [](int64_t m, int64_t n) { return ((m + 5) / 6) * ((n + 15) / 16); };
   const bool trans = tiles(CKK, Kg) < tiles(Kg, CKK);
-  std::vector<T> part(S * K * CKK);
+  // per-slice partials, calling thread's scratch (no zero fill: each slice's first GEMM overwrites its part)
+  T* part = scratch<T, kPartials>(size_t(S * K * CKK));
   auto slice = [&](int64_t s) {
     T* col = scratch<T>(size_t(CKK * R * OW));
-    T* ps = part.data() + s * K * CKK;
+    T* ps = part + s * K * CKK;
     const int64_t n0 = s * N / S, n1 = (s + 1) * N / S;
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t g = 0; g < G; ++g)
@@ -610,7 +758,7 @@ void conv_bwd_weight_impl(const Array& x, const Array& gy, const ConvParams& p, 
   for (int64_t s = 1; s < S; ++s)
     for (int64_t i = 0; i < total; ++i) part[i] += part[s * total + i];
   if (!trans) {
-    std::copy(part.begin(), part.begin() + total, dwp);
+    std::copy(part, part + total, dwp);
   } else {  // partial of group g is (CKK, Kg)
     for (int64_t g = 0; g < G; ++g)
       for (int64_t k = 0; k < Kg; ++k)

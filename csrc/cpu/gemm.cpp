@@ -11,6 +11,9 @@
 // K is never split and every C element sees the same k order and epilogue => results are bitwise
 // identical for any thread count. Problems under ~4 MFLOP run single-threaded (no fork/join).
 // Epilogue (accumulate, bias, act) is fused into the micro-kernel's tile store of the last K block.
+// Pre-packed operands (gemm_pack_a / gemm_pack_b / gemm_prepacked, gemm.h): the same loop nest with the
+// pack_a / pack_b calls replaced by pointers into the caller's whole-operand packing (e.g. conv weights packed
+// once per call for all images).
 // Tiles: AVX2 6x16 f32 / 6x8 f64 (gemm_avx2.cpp); generic 4x8 f32 / 4x4 f64 (plain C++, auto-vectorised).
 // Preconditions: C has unit column stride and does not alias A/B/bias; M, N, K >= 0 (K == 0 handled).
 // Compile flags: none special (must NOT get -mavx2: it holds the dispatch and the generic path).
@@ -187,28 +190,52 @@ inline int threads_for(int64_t M, int64_t N, int64_t K) {
 #endif
 }
 
-// Serial Goto/BLIS loop nest over one C block (the multi-threaded driver below calls it once per thread).
+// The kernel set with its cache blocking; dev builds with TOCHA_GEMM_TUNING take the blocking from the
+// environment (TOCHA_MC / TOCHA_KC / TOCHA_NC), for the driver and the pre-packing entries alike.
 template <typename T>
-void gemm_blocked(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa,
-                  int64_t csa, const T* B, int64_t rsb, int64_t csb, T* C, int64_t ldc, bool accumulate,
-                  const T* bias, Act act) {
-  const int MR = ks.mr, NR = ks.nr;
-#ifdef TOCHA_GEMM_TUNING  // dev builds only: override blocking from the environment
+KernelSet<T> blocking(const KernelSet<T>& ks) {
   KernelSet<T> kt = ks;
+#ifdef TOCHA_GEMM_TUNING
   if (const char* e = std::getenv("TOCHA_MC")) kt.mc = std::atoi(e);
   if (const char* e = std::getenv("TOCHA_KC")) kt.kc = std::atoi(e);
   if (const char* e = std::getenv("TOCHA_NC")) kt.nc = std::atoi(e);
-  const KernelSet<T>& ks_ = kt;
-#define ks ks_
 #endif
-  // Balance the K blocks (e.g. K=300 -> 2 x 150, not 256 + 44); depends on K only => the k order of every
-  // C element is the same whichever block of C (i.e. whichever thread) computes it.
-  const int64_t nkb = (K + ks.kc - 1) / ks.kc;
-  const int64_t KC = (K + nkb - 1) / nkb;
+  return kt;
+}
+
+// Balance the K blocks (e.g. K=300 -> 2 x 150, not 256 + 44); depends on K only => the k order of every
+// C element is the same whichever block of C (i.e. whichever thread) computes it, and pre-packed operands
+// (gemm_pack_a / gemm_pack_b) share the driver's K blocks.
+inline int64_t k_block(int64_t kc_max, int64_t K) {
+  const int64_t nkb = (K + kc_max - 1) / kc_max;
+  return (K + nkb - 1) / nkb;
+}
+
+// Operands already in the packed layout (gemm.h): block [pc, pc + kc) of K starts at pc * ext (ext = M or N
+// rounded up to the register tile) and holds the panels of all rows / columns, the one of row (col) r at
+// + r * kc. off = first row (col) of this sub-GEMM in the packed operand. a / b == nullptr: pack here.
+template <typename T>
+struct Prepacked {
+  const T* a = nullptr;
+  int64_t a_ext = 0, a_off = 0;
+  const T* b = nullptr;
+  int64_t b_ext = 0, b_off = 0;
+};
+
+// Serial Goto/BLIS loop nest over one C block (the multi-threaded driver below calls it once per thread).
+// With pre-packed operands the same micro-kernel calls run on the same panel data (only the pack_a /
+// pack_b calls are skipped), so the results are bitwise identical to packing here.
+template <typename T>
+void gemm_blocked(const KernelSet<T>& ks0, int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa,
+                  int64_t csa, const T* B, int64_t rsb, int64_t csb, T* C, int64_t ldc, bool accumulate,
+                  const T* bias, Act act, const Prepacked<T>& pk = {}) {
+  const KernelSet<T> ks = blocking(ks0);
+  const int MR = ks.mr, NR = ks.nr;
+  const int64_t KC = k_block(ks.kc, K);
   const int64_t NC = std::min<int64_t>(ks.nc, (N + NR - 1) / NR * NR);
   const int64_t MC = std::min<int64_t>(ks.mc, (M + MR - 1) / MR * MR);
-  T* Ap = static_cast<T*>(tl_buf_a.get(sizeof(T) * size_t(KC) * size_t(MC)));
-  T* Bp = static_cast<T*>(tl_buf_b.get(sizeof(T) * size_t(KC) * size_t(NC)));
+  T* Ap = pk.a ? nullptr : static_cast<T*>(tl_buf_a.get(sizeof(T) * size_t(KC) * size_t(MC)));
+  T* Bp = pk.b ? nullptr : static_cast<T*>(tl_buf_b.get(sizeof(T) * size_t(KC) * size_t(NC)));
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc), npb = (nc + NR - 1) / NR;
     for (int64_t pc = 0; pc < K; pc += KC) {
@@ -216,21 +243,26 @@ void gemm_blocked(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, const
       const bool acc = accumulate || pc > 0, last = pc + kc >= K;
       const T* bias_blk = (last && bias) ? bias + jc : nullptr;  // epilogue only on the last K block
       const Act act_blk = last ? act : Act::None;
-      ks.pack_b(kc, nc, B + pc * rsb + jc * csb, rsb, csb, Bp);
+      const T* Bb = Bp;
+      if (pk.b)
+        Bb = pk.b + pc * pk.b_ext + (pk.b_off + jc) * kc;
+      else
+        ks.pack_b(kc, nc, B + pc * rsb + jc * csb, rsb, csb, Bp);
       for (int64_t ic = 0; ic < M; ic += MC) {
         const int64_t mc = std::min(MC, M - ic), npa = (mc + MR - 1) / MR;
-        ks.pack_a(mc, kc, A + ic * rsa + pc * csa, rsa, csa, Ap);
+        const T* Ab = Ap;
+        if (pk.a)
+          Ab = pk.a + pc * pk.a_ext + (pk.a_off + ic) * kc;
+        else
+          ks.pack_a(mc, kc, A + ic * rsa + pc * csa, rsa, csa, Ap);
         for (int64_t jr = 0; jr < npb; ++jr)    // jr outer: the kc x NR B micro-panel stays in L1
           for (int64_t ir = 0; ir < npa; ++ir)  // while the A micro-panels stream from L2
-            ks.kernel(kc, Ap + ir * MR * kc, Bp + jr * NR * kc, C + (ic + ir * MR) * ldc + jc + jr * NR, ldc,
+            ks.kernel(kc, Ab + ir * MR * kc, Bb + jr * NR * kc, C + (ic + ir * MR) * ldc + jc + jr * NR, ldc,
                       int(std::min<int64_t>(MR, mc - ir * MR)), int(std::min<int64_t>(NR, nc - jr * NR)), acc,
                       bias_blk ? bias_blk + jr * NR : nullptr, act_blk);
       }
     }
   }
-#ifdef TOCHA_GEMM_TUNING
-#undef ks
-#endif
 }
 
 // Multi-threaded GEMM as independent sub-GEMMs: C is cut into a pm x pn grid of blocks aligned to the
@@ -246,7 +278,7 @@ void gemm_blocked(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, const
 template <typename T>
 void gemm_partitioned(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa,
                       int64_t csa, const T* B, int64_t rsb, int64_t csb, T* C, int64_t ldc, bool accumulate,
-                      const T* bias, Act act, int nt) {
+                      const T* bias, Act act, int nt, const Prepacked<T>& pk = {}) {
   const int64_t mt = (M + ks.mr - 1) / ks.mr, ntl = (N + ks.nr - 1) / ks.nr;  // register tiles per dim
   // Grid pm x pn (pm * pn <= nt threads) minimising the per-thread tile count plus a packing-volume term.
   int pm = 1, pn = 1;
@@ -259,7 +291,7 @@ void gemm_partitioned(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, c
   }
   const int used = pm * pn;
   if (used <= 1) {
-    gemm_blocked(ks, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, act);
+    gemm_blocked(ks, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, act, pk);
     return;
   }
   auto block = [&](int tid) {
@@ -268,9 +300,12 @@ void gemm_partitioned(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, c
     split_range(ntl, tid % pn, pn, c0, c1);
     const int64_t i0 = r0 * ks.mr, i1 = std::min(M, r1 * ks.mr);
     const int64_t j0 = c0 * ks.nr, j1 = std::min(N, c1 * ks.nr);
+    Prepacked<T> sub = pk;  // the block's rows / columns inside the pre-packed operands
+    sub.a_off += i0;
+    sub.b_off += j0;
     if (i1 > i0 && j1 > j0)
-      gemm_blocked(ks, i1 - i0, j1 - j0, K, A + i0 * rsa, rsa, csa, B + j0 * csb, rsb, csb, C + i0 * ldc + j0,
-                   ldc, accumulate, bias ? bias + j0 : nullptr, act);
+      gemm_blocked(ks, i1 - i0, j1 - j0, K, pk.a ? A : A + i0 * rsa, rsa, csa, pk.b ? B : B + j0 * csb, rsb,
+                   csb, C + i0 * ldc + j0, ldc, accumulate, bias ? bias + j0 : nullptr, act, sub);
   };
 #ifdef _OPENMP
 #pragma omp parallel num_threads(used)
@@ -280,12 +315,11 @@ void gemm_partitioned(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, c
 #endif
 }
 
-}  // namespace
-}  // namespace detail
-
+// gemm() and gemm_prepacked(): one driver, so a pre-packed call runs exactly the plain call's kernels.
 template <typename T>
-void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
-          int64_t csb, T* C, int64_t ldc, bool accumulate, const T* bias, Act act) {
+void gemm_driver(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa, const T* B,
+                 int64_t rsb, int64_t csb, T* C, int64_t ldc, bool accumulate, const T* bias, Act act,
+                 const Prepacked<T>& pk) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {  // no products: C = [C] (+ bias), then act
     for (int64_t i = 0; i < M; ++i)
@@ -296,18 +330,87 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa,
       }
     return;
   }
-  const auto& ks = detail::kernels<T>();
-  const int nt = detail::threads_for(M, N, K);
+  const auto& ks = kernels<T>();
+  const int nt = threads_for(M, N, K);
   if (nt <= 1)
-    detail::gemm_blocked(ks, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, act);
+    gemm_blocked(ks, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, act, pk);
   else
-    detail::gemm_partitioned(ks, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, act, nt);
+    gemm_partitioned(ks, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, act, nt, pk);
+}
+
+}  // namespace
+}  // namespace detail
+
+template <typename T>
+void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
+          int64_t csb, T* C, int64_t ldc, bool accumulate, const T* bias, Act act) {
+  detail::gemm_driver<T>(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, act, {});
+}
+
+template <typename T>
+GemmPacking gemm_packing(int64_t K) {
+  const auto ks = detail::blocking(detail::kernels<T>());
+  return GemmPacking{ks.mr, ks.nr, K > 0 ? detail::k_block(ks.kc, K) : 1};
+}
+
+template <typename T>
+int64_t gemm_packed_a_size(int64_t M, int64_t K) {
+  const int mr = detail::kernels<T>().mr;
+  return (M + mr - 1) / mr * mr * K;
+}
+
+template <typename T>
+int64_t gemm_packed_b_size(int64_t K, int64_t N) {
+  const int nr = detail::kernels<T>().nr;
+  return (N + nr - 1) / nr * nr * K;
+}
+
+template <typename T>
+void gemm_pack_a(int64_t M, int64_t K, const T* A, int64_t rsa, int64_t csa, T* dst) {
+  if (M <= 0 || K <= 0) return;
+  const auto ks = detail::blocking(detail::kernels<T>());
+  const int64_t KC = detail::k_block(ks.kc, K), ext = (M + ks.mr - 1) / ks.mr * ks.mr;
+  for (int64_t pc = 0; pc < K; pc += KC)  // panels are packed independently: one pack_a over all rows
+    ks.pack_a(M, std::min(KC, K - pc), A + pc * csa, rsa, csa, dst + pc * ext);
+}
+
+template <typename T>
+void gemm_pack_b(int64_t K, int64_t N, const T* B, int64_t rsb, int64_t csb, T* dst) {
+  if (N <= 0 || K <= 0) return;
+  const auto ks = detail::blocking(detail::kernels<T>());
+  const int64_t KC = detail::k_block(ks.kc, K), ext = (N + ks.nr - 1) / ks.nr * ks.nr;
+  for (int64_t pc = 0; pc < K; pc += KC)
+    ks.pack_b(std::min(KC, K - pc), N, B + pc * rsb, rsb, csb, dst + pc * ext);
+}
+
+template <typename T>
+void gemm_prepacked(int64_t M, int64_t N, int64_t K, const T* Ap, const T* A, int64_t rsa, int64_t csa,
+                    const T* Bp, const T* B, int64_t rsb, int64_t csb, T* C, int64_t ldc, bool accumulate,
+                    const T* bias, Act act) {
+  const auto& ks = detail::kernels<T>();
+  detail::Prepacked<T> pk;
+  pk.a = Ap;
+  pk.a_ext = (M + ks.mr - 1) / ks.mr * ks.mr;
+  pk.b = Bp;
+  pk.b_ext = (N + ks.nr - 1) / ks.nr * ks.nr;
+  detail::gemm_driver<T>(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, act, pk);
 }
 
 template void gemm<float>(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t,
                           int64_t, float*, int64_t, bool, const float*, Act);
 template void gemm<double>(int64_t, int64_t, int64_t, const double*, int64_t, int64_t, const double*, int64_t,
                            int64_t, double*, int64_t, bool, const double*, Act);
+#define TOCHA_GEMM_PACKED_INST(T)                                                                          \
+  template GemmPacking gemm_packing<T>(int64_t);                                                           \
+  template int64_t gemm_packed_a_size<T>(int64_t, int64_t);                                                \
+  template int64_t gemm_packed_b_size<T>(int64_t, int64_t);                                                \
+  template void gemm_pack_a<T>(int64_t, int64_t, const T*, int64_t, int64_t, T*);                          \
+  template void gemm_pack_b<T>(int64_t, int64_t, const T*, int64_t, int64_t, T*);                          \
+  template void gemm_prepacked<T>(int64_t, int64_t, int64_t, const T*, const T*, int64_t, int64_t, const T*, \
+                                  const T*, int64_t, int64_t, T*, int64_t, bool, const T*, Act);
+TOCHA_GEMM_PACKED_INST(float)
+TOCHA_GEMM_PACKED_INST(double)
+#undef TOCHA_GEMM_PACKED_INST
 
 const char* gemm_isa() { return detail::kernels<float>().name; }
 

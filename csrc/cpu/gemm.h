@@ -22,6 +22,35 @@ void gemm(int64_t M, int64_t N, int64_t K,
           T* C, int64_t ldc, bool accumulate,
           const T* bias = nullptr, Act act = Act::None);
 
+// ---- Pre-packed operands (for callers that multiply by the same matrix many times, e.g. the convolution's
+// weights for every image, or that can build an operand straight in the packed layout, e.g. im2col).
+// Layout, with (mr, nr, kc) = gemm_packing<T>(K) (register tile of the run-time kernel set; kc = the
+// driver's balanced K block length, a function of K only) and K cut into blocks [pc, pc + kc') with
+// pc = 0, kc, 2kc, ... and kc' = min(kc, K - pc):
+//   packed A (M x K): block pc starts at pc * roundup(M, mr); in it, the rows i0 .. i0+mr-1 (i0 % mr == 0)
+//     form a panel at + i0 * kc' laid out [k][mr] (element (i0+i, pc+k) at + k*mr + i), rows >= M zero.
+//   packed B (K x N): block pc starts at pc * roundup(N, nr); the columns j0 .. j0+nr-1 form a panel at
+//     + j0 * kc' laid out [k][nr] (element (pc+k, j0+j) at + k*nr + j), columns >= N zero.
+// Packed buffers must be 64-byte aligned (the SIMD kernels use aligned loads); sizes in elements are
+// gemm_packed_a_size / gemm_packed_b_size. The layout depends on the kernel set chosen at run time
+// (TOCHA_CPU_ISA), so build packed operands with these functions' parameters, never with constants.
+struct GemmPacking {
+  int mr, nr;
+  int64_t kc;
+};
+template <typename T> GemmPacking gemm_packing(int64_t K);
+template <typename T> int64_t gemm_packed_a_size(int64_t M, int64_t K);
+template <typename T> int64_t gemm_packed_b_size(int64_t K, int64_t N);
+template <typename T> void gemm_pack_a(int64_t M, int64_t K, const T* A, int64_t rsa, int64_t csa, T* dst);
+template <typename T> void gemm_pack_b(int64_t K, int64_t N, const T* B, int64_t rsb, int64_t csb, T* dst);
+// gemm() with A and/or B given pre-packed: Ap != nullptr replaces (A, rsa, csa), Bp != nullptr replaces
+// (B, rsb, csb) (those are then ignored). Same driver, K blocks, threading and micro-kernel calls as gemm()
+// => bitwise identical to gemm() on the unpacked operands, for any thread count.
+template <typename T>
+void gemm_prepacked(int64_t M, int64_t N, int64_t K, const T* Ap, const T* A, int64_t rsa, int64_t csa,
+                    const T* Bp, const T* B, int64_t rsb, int64_t csb, T* C, int64_t ldc, bool accumulate,
+                    const T* bias = nullptr, Act act = Act::None);
+
 // explicit instantiations for float and double exist in gemm.cpp
 const char* gemm_isa();  // micro-kernel path chosen at run time: "avx512", "avx2", "generic"
 // True when the AVX2+FMA builds of the kernels run: the CPU has both and TOCHA_CPU_ISA != "generic" (read

@@ -3,6 +3,7 @@
 //
 // float : 6x16 register tile (12 ymm accumulators; per k: 2 aligned B loads, 6 A broadcasts, 12 FMAs).
 // double: 6x8 register tile (same structure, 4-wide doubles). The k loop is inline asm (see below).
+// Edge tiles (m <= 4, m <= 2, or n <= one vector) run narrower k loops: no FMAs on padding rows/columns.
 // Packed A panel [k][6], packed B panel [k][NR], 64-byte aligned (layouts in gemm_kernels.h); packers have
 // fast paths for unit-stride rows or columns (8x8 / 4x4 register transposes) and fall back to strided loops.
 // Blocking (Zen3: 32 KiB L1d, 512 KiB L2/core, 32 MiB L3): KC=256 (B micro-panel 16 KiB in L1),
@@ -29,24 +30,36 @@ namespace {
 // The k loop is written in asm because GCC spills accumulators of the 12-register tile (measured 20% loss).
 // Per k: 2 aligned B loads, 6 A broadcasts, 12 FMAs; unrolled by 4, then a remainder loop. Accumulators
 // are zeroed in the asm and returned in registers.
-#define TOCHA_STEP(OPM, OPB, OPF, ASZ, BSZ, u)                                  \
-  OPM " " #BSZ "*" #u "(%[b]), %[b0]\n\t"                                          \
-  OPM " " #BSZ "*" #u "+32(%[b]), %[b1]\n\t"                                       \
-  OPB " " #ASZ "*" #u "+0*" #ASZ "/6(%[a]), %[t]\n\t"                              \
-  OPF " %[b0], %[t], %[c00]\n\t" OPF " %[b1], %[t], %[c01]\n\t"                    \
-  OPB " " #ASZ "*" #u "+1*" #ASZ "/6(%[a]), %[t]\n\t"                              \
-  OPF " %[b0], %[t], %[c10]\n\t" OPF " %[b1], %[t], %[c11]\n\t"                    \
-  OPB " " #ASZ "*" #u "+2*" #ASZ "/6(%[a]), %[t]\n\t"                              \
-  OPF " %[b0], %[t], %[c20]\n\t" OPF " %[b1], %[t], %[c21]\n\t"                    \
-  OPB " " #ASZ "*" #u "+3*" #ASZ "/6(%[a]), %[t]\n\t"                              \
-  OPF " %[b0], %[t], %[c30]\n\t" OPF " %[b1], %[t], %[c31]\n\t"                    \
-  OPB " " #ASZ "*" #u "+4*" #ASZ "/6(%[a]), %[t]\n\t"                              \
-  OPF " %[b0], %[t], %[c40]\n\t" OPF " %[b1], %[t], %[c41]\n\t"                    \
-  OPB " " #ASZ "*" #u "+5*" #ASZ "/6(%[a]), %[t]\n\t"                              \
-  OPF " %[b0], %[t], %[c50]\n\t" OPF " %[b1], %[t], %[c51]\n\t"
+// Edge tiles run narrower loops over the same packed panels (A stays [k][6], B [k][2 vectors]): the first
+// 4 or 2 rows (m <= 4 / m <= 2) or the first vector of B (n <= one vector), leaving the other accumulators
+// zero. Each C element still gets the same FMA chain in the same k order, so results are bitwise identical
+// to the full loop; the saving is the FMAs on padding rows/columns (e.g. M = 64 = 10*6 + 4, M = 16 or 32,
+// N = 196 = 12*16 + 4).
+#define TOCHA_BLOAD(OPM, BSZ, u, v) OPM " " #BSZ "*" #u "+" #v "*32(%[b]), %[b" #v "]\n\t"
+#define TOCHA_ROW2(OPB, OPF, ASZ, u, i)                                                         \
+  OPB " " #ASZ "*" #u "+" #i "*" #ASZ "/6(%[a]), %[t]\n\t"                                        \
+  OPF " %[b0], %[t], %[c" #i "0]\n\t" OPF " %[b1], %[t], %[c" #i "1]\n\t"
+#define TOCHA_ROW1(OPB, OPF, ASZ, u, i)                                                         \
+  OPB " " #ASZ "*" #u "+" #i "*" #ASZ "/6(%[a]), %[t]\n\t" OPF " %[b0], %[t], %[c" #i "0]\n\t"
+// rows x vectors: 6x2 (full tile), 4x2, 2x2, 6x1
+#define TOCHA_STEP62(OPM, OPB, OPF, ASZ, BSZ, u)                                                      \
+  TOCHA_BLOAD(OPM, BSZ, u, 0) TOCHA_BLOAD(OPM, BSZ, u, 1)                                             \
+  TOCHA_ROW2(OPB, OPF, ASZ, u, 0) TOCHA_ROW2(OPB, OPF, ASZ, u, 1) TOCHA_ROW2(OPB, OPF, ASZ, u, 2)     \
+  TOCHA_ROW2(OPB, OPF, ASZ, u, 3) TOCHA_ROW2(OPB, OPF, ASZ, u, 4) TOCHA_ROW2(OPB, OPF, ASZ, u, 5)
+#define TOCHA_STEP42(OPM, OPB, OPF, ASZ, BSZ, u)                                                      \
+  TOCHA_BLOAD(OPM, BSZ, u, 0) TOCHA_BLOAD(OPM, BSZ, u, 1)                                             \
+  TOCHA_ROW2(OPB, OPF, ASZ, u, 0) TOCHA_ROW2(OPB, OPF, ASZ, u, 1) TOCHA_ROW2(OPB, OPF, ASZ, u, 2)     \
+  TOCHA_ROW2(OPB, OPF, ASZ, u, 3)
+#define TOCHA_STEP22(OPM, OPB, OPF, ASZ, BSZ, u)                                                      \
+  TOCHA_BLOAD(OPM, BSZ, u, 0) TOCHA_BLOAD(OPM, BSZ, u, 1)                                             \
+  TOCHA_ROW2(OPB, OPF, ASZ, u, 0) TOCHA_ROW2(OPB, OPF, ASZ, u, 1)
+#define TOCHA_STEP61(OPM, OPB, OPF, ASZ, BSZ, u)                                                      \
+  TOCHA_BLOAD(OPM, BSZ, u, 0)                                                                         \
+  TOCHA_ROW1(OPB, OPF, ASZ, u, 0) TOCHA_ROW1(OPB, OPF, ASZ, u, 1) TOCHA_ROW1(OPB, OPF, ASZ, u, 2)     \
+  TOCHA_ROW1(OPB, OPF, ASZ, u, 3) TOCHA_ROW1(OPB, OPF, ASZ, u, 4) TOCHA_ROW1(OPB, OPF, ASZ, u, 5)
 
 // ASZ = bytes of A per k (6 elements), BSZ = bytes of B per k (64)
-#define TOCHA_KLOOP(OPM, OPB, OPF, ASZ, BSZ)                                                   \
+#define TOCHA_KLOOP(STEP, OPM, OPB, OPF, ASZ, BSZ)                                             \
   ZERO("c00") ZERO("c01") ZERO("c10") ZERO("c11") ZERO("c20") ZERO("c21")                      \
   ZERO("c30") ZERO("c31") ZERO("c40") ZERO("c41") ZERO("c50") ZERO("c51")                      \
   "test %[k4], %[k4]\n\t"                                                                      \
@@ -54,8 +67,8 @@ namespace {
   ".p2align 5\n\t"                                                                             \
   "1:\n\t"                                                                                     \
   "prefetcht0 " #ASZ "*16(%[a])\n\t"                                                          \
-  TOCHA_STEP(OPM, OPB, OPF, ASZ, BSZ, 0) TOCHA_STEP(OPM, OPB, OPF, ASZ, BSZ, 1)                \
-  TOCHA_STEP(OPM, OPB, OPF, ASZ, BSZ, 2) TOCHA_STEP(OPM, OPB, OPF, ASZ, BSZ, 3)                \
+  STEP(OPM, OPB, OPF, ASZ, BSZ, 0) STEP(OPM, OPB, OPF, ASZ, BSZ, 1)                            \
+  STEP(OPM, OPB, OPF, ASZ, BSZ, 2) STEP(OPM, OPB, OPF, ASZ, BSZ, 3)                            \
   "add $" #ASZ "*4, %[a]\n\t"                                                                  \
   "add $" #BSZ "*4, %[b]\n\t"                                                                  \
   "dec %[k4]\n\t"                                                                              \
@@ -64,46 +77,59 @@ namespace {
   "test %[k1], %[k1]\n\t"                                                                      \
   "jz 4f\n\t"                                                                                  \
   "3:\n\t"                                                                                     \
-  TOCHA_STEP(OPM, OPB, OPF, ASZ, BSZ, 0)                                                       \
+  STEP(OPM, OPB, OPF, ASZ, BSZ, 0)                                                             \
   "add $" #ASZ ", %[a]\n\t"                                                                    \
   "add $" #BSZ ", %[b]\n\t"                                                                    \
   "dec %[k1]\n\t"                                                                              \
   "jnz 3b\n\t"                                                                                 \
   "4:\n\t"
 
+#define TOCHA_KLOOP_ASM(STEP, OPM, OPB, OPF, ASZ, BSZ)                                                         \
+  __asm__ volatile(TOCHA_KLOOP(STEP, OPM, OPB, OPF, ASZ, BSZ)                                                  \
+                   : [a] "+r"(a), [b] "+r"(b), [k4] "+r"(k4), [k1] "+r"(k1), [b0] "=&x"(b0), [b1] "=&x"(b1), \
+                     [t] "=&x"(t), [c00] "=x"(c00), [c01] "=x"(c01), [c10] "=x"(c10), [c11] "=x"(c11),         \
+                     [c20] "=x"(c20), [c21] "=x"(c21), [c30] "=x"(c30), [c31] "=x"(c31), [c40] "=x"(c40),      \
+                     [c41] "=x"(c41), [c50] "=x"(c50), [c51] "=x"(c51)                                         \
+                   :                                                                                           \
+                   : "cc", "memory")
+
+// RV = rows * 10 + vectors: 62 (full tile), 42, 22, 61
+template <int RV>
 inline void f32_6x16_loop(int64_t kc, const float* a, const float* b, __m256& c00, __m256& c01, __m256& c10,
                           __m256& c11, __m256& c20, __m256& c21, __m256& c30, __m256& c31, __m256& c40,
                           __m256& c41, __m256& c50, __m256& c51) {
   int64_t k4 = kc >> 2, k1 = kc & 3;
   __m256 b0, b1, t;
 #define ZERO(c) "vxorps %[" c "], %[" c "], %[" c "]\n\t"
-  __asm__ volatile(TOCHA_KLOOP("vmovaps", "vbroadcastss", "vfmadd231ps", 24, 64)
-                   : [a] "+r"(a), [b] "+r"(b), [k4] "+r"(k4), [k1] "+r"(k1), [b0] "=&x"(b0), [b1] "=&x"(b1),
-                     [t] "=&x"(t), [c00] "=x"(c00), [c01] "=x"(c01), [c10] "=x"(c10), [c11] "=x"(c11),
-                     [c20] "=x"(c20), [c21] "=x"(c21), [c30] "=x"(c30), [c31] "=x"(c31), [c40] "=x"(c40),
-                     [c41] "=x"(c41), [c50] "=x"(c50), [c51] "=x"(c51)
-                   :
-                   : "cc", "memory");
+  if constexpr (RV == 62) TOCHA_KLOOP_ASM(TOCHA_STEP62, "vmovaps", "vbroadcastss", "vfmadd231ps", 24, 64);
+  else if constexpr (RV == 42) TOCHA_KLOOP_ASM(TOCHA_STEP42, "vmovaps", "vbroadcastss", "vfmadd231ps", 24, 64);
+  else if constexpr (RV == 22) TOCHA_KLOOP_ASM(TOCHA_STEP22, "vmovaps", "vbroadcastss", "vfmadd231ps", 24, 64);
+  else TOCHA_KLOOP_ASM(TOCHA_STEP61, "vmovaps", "vbroadcastss", "vfmadd231ps", 24, 64);
 #undef ZERO
 }
 
+template <int RV>
 inline void f64_6x8_loop(int64_t kc, const double* a, const double* b, __m256d& c00, __m256d& c01, __m256d& c10,
                          __m256d& c11, __m256d& c20, __m256d& c21, __m256d& c30, __m256d& c31, __m256d& c40,
                          __m256d& c41, __m256d& c50, __m256d& c51) {
   int64_t k4 = kc >> 2, k1 = kc & 3;
   __m256d b0, b1, t;
 #define ZERO(c) "vxorpd %[" c "], %[" c "], %[" c "]\n\t"
-  __asm__ volatile(TOCHA_KLOOP("vmovapd", "vbroadcastsd", "vfmadd231pd", 48, 64)
-                   : [a] "+r"(a), [b] "+r"(b), [k4] "+r"(k4), [k1] "+r"(k1), [b0] "=&x"(b0), [b1] "=&x"(b1),
-                     [t] "=&x"(t), [c00] "=x"(c00), [c01] "=x"(c01), [c10] "=x"(c10), [c11] "=x"(c11),
-                     [c20] "=x"(c20), [c21] "=x"(c21), [c30] "=x"(c30), [c31] "=x"(c31), [c40] "=x"(c40),
-                     [c41] "=x"(c41), [c50] "=x"(c50), [c51] "=x"(c51)
-                   :
-                   : "cc", "memory");
+  if constexpr (RV == 62) TOCHA_KLOOP_ASM(TOCHA_STEP62, "vmovapd", "vbroadcastsd", "vfmadd231pd", 48, 64);
+  else if constexpr (RV == 42) TOCHA_KLOOP_ASM(TOCHA_STEP42, "vmovapd", "vbroadcastsd", "vfmadd231pd", 48, 64);
+  else if constexpr (RV == 22) TOCHA_KLOOP_ASM(TOCHA_STEP22, "vmovapd", "vbroadcastsd", "vfmadd231pd", 48, 64);
+  else TOCHA_KLOOP_ASM(TOCHA_STEP61, "vmovapd", "vbroadcastsd", "vfmadd231pd", 48, 64);
 #undef ZERO
 }
+#undef TOCHA_KLOOP_ASM
 #undef TOCHA_KLOOP
-#undef TOCHA_STEP
+#undef TOCHA_STEP62
+#undef TOCHA_STEP42
+#undef TOCHA_STEP22
+#undef TOCHA_STEP61
+#undef TOCHA_ROW1
+#undef TOCHA_ROW2
+#undef TOCHA_BLOAD
 
 // ---------------------------------------------------------------- 6 x (2 vectors) micro-kernels
 // One kernel body for both element types; Tile<T> supplies the vector type, lane count L (tile width 2L:
@@ -122,9 +148,10 @@ template <> struct Tile<float> {
     else if constexpr (ACT == Act::GELU) v = vec::gelu_v(v);  // shared with the elementwise GELU
     _mm256_storeu_ps(c, v);
   }
+  template <int RV>
   static void loop(int64_t kc, const float* a, const float* b, V& c00, V& c01, V& c10, V& c11, V& c20, V& c21,
                    V& c30, V& c31, V& c40, V& c41, V& c50, V& c51) {
-    f32_6x16_loop(kc, a, b, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+    f32_6x16_loop<RV>(kc, a, b, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
   }
 };
 
@@ -141,9 +168,10 @@ template <> struct Tile<double> {
     if constexpr (ACT == Act::GELU)  // x/2 * erfc(-x/sqrt2) == x/2 * (1 + erf(x/sqrt2)), exact in double
       for (int j = 0; j < L; ++j) c[j] = c[j] * 0.5 * std::erfc(c[j] * -0.70710678118654752440);
   }
+  template <int RV>
   static void loop(int64_t kc, const double* a, const double* b, V& c00, V& c01, V& c10, V& c11, V& c20,
                    V& c21, V& c30, V& c31, V& c40, V& c41, V& c50, V& c51) {
-    f64_6x8_loop(kc, a, b, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+    f64_6x8_loop<RV>(kc, a, b, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
   }
 };
 
@@ -163,9 +191,8 @@ inline void store_row_t(T* c, V v0, V v1, bool accum, V b0, V b1, bool has_bias)
   S::template store_act<ACT>(c + S::L, v1);
 }
 
-template <typename T, Act ACT>
-inline void kernel_t(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int m, int n, bool accum,
-                     const T* bias) {
+template <typename T, Act ACT, int RV>
+void kernel_t(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int m, int n, bool accum, const T* bias) {
   using S = Tile<T>;
   using V = typename S::V;
   constexpr int NR = 2 * S::L;
@@ -178,7 +205,7 @@ inline void kernel_t(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int 
       _mm_prefetch(p + 60, _MM_HINT_T0);
     }
   }
-  S::loop(kc, A, B, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+  S::template loop<RV>(kc, A, B, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
 
   if (m == 6 && n == NR) {
     V b0 = S::zero(), b1 = S::zero();
@@ -213,13 +240,23 @@ inline void kernel_t(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int 
   }
 }
 
+template <typename T, Act ACT>
+void kernel_act(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int m, int n, bool accum, const T* bias) {
+  // edge tiles: a separate instantiation per loop shape (one asm block each, as the full tile's)
+  if (m == 6 && n == 2 * Tile<T>::L) return kernel_t<T, ACT, 62>(kc, A, B, C, ldc, m, n, accum, bias);
+  if (m <= 2) return kernel_t<T, ACT, 22>(kc, A, B, C, ldc, m, n, accum, bias);
+  if (n <= Tile<T>::L) return kernel_t<T, ACT, 61>(kc, A, B, C, ldc, m, n, accum, bias);
+  if (m <= 4) return kernel_t<T, ACT, 42>(kc, A, B, C, ldc, m, n, accum, bias);
+  return kernel_t<T, ACT, 62>(kc, A, B, C, ldc, m, n, accum, bias);
+}
+
 template <typename T>
 void kernel(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int m, int n, bool accum, const T* bias,
             Act act) {
   switch (act) {
-    case Act::ReLU: return kernel_t<T, Act::ReLU>(kc, A, B, C, ldc, m, n, accum, bias);
-    case Act::GELU: return kernel_t<T, Act::GELU>(kc, A, B, C, ldc, m, n, accum, bias);
-    default: return kernel_t<T, Act::None>(kc, A, B, C, ldc, m, n, accum, bias);
+    case Act::ReLU: return kernel_act<T, Act::ReLU>(kc, A, B, C, ldc, m, n, accum, bias);
+    case Act::GELU: return kernel_act<T, Act::GELU>(kc, A, B, C, ldc, m, n, accum, bias);
+    default: return kernel_act<T, Act::None>(kc, A, B, C, ldc, m, n, accum, bias);
   }
 }
 

@@ -7,6 +7,10 @@
 // A micro-kernel multiplies one A panel by one B panel over kc and writes the m x n (m<=MR, n<=NR) corner of
 // the tile into C with the fused epilogue:  c = (accum ? C + acc : acc); if (bias) c += bias[j]; c = act(c).
 // Partial tiles must use the same per-element operations as full tiles (bitwise-stable across thread counts).
+// Whole-operand pre-packing (gemm_pack_a / gemm_pack_b / gemm_prepacked in gemm.h) stores, per K block, the
+// concatenation of these per-block panels over all M rows / N columns; the driver (gemm_blocked) then
+// points at the block's panels instead of calling pack_a / pack_b (cache blocks start at multiples of
+// MR / NR, so a block's panels are a contiguous slice of the whole-operand packing).
 #pragma once
 #include <cstdint>
 #include "gemm.h"

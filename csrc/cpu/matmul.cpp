@@ -3,6 +3,8 @@
 // Shapes: matmul a (..., M, K) @ b (..., K, N) -> (..., M, N); linear x (..., K), w (N, K), b (N).
 // Batches run in parallel when each matrix is too small for gemm to use threads itself.
 #include <algorithm>
+#include <cstdlib>
+#include <memory>
 
 #include "../core/ops.h"
 #include "../core/parallel.h"
@@ -133,6 +135,36 @@ Array linear(const Array& x, const Array& w, const std::optional<Array>& bias, i
               out.data<T>(), N, false, bias ? bc.data<T>() : nullptr, (Act)act);
   });
   return out;
+}
+
+// Test hook for the pre-packed GEMM entry (tests/test_gemm.py): c (M, N) = [c +] a @ b [+ bias], act, with
+// a (M, K) and b (K, N) read through their strides; pack_a / pack_b pre-pack that operand with
+// gemm_pack_a / gemm_pack_b into a 64-byte aligned buffer and call gemm_prepacked, otherwise gemm reads it.
+Array gemm_prepacked_check(const Array& a, const Array& b, bool pack_a, bool pack_b, const std::optional<Array>& c0,
+                           const std::optional<Array>& bias, int act) {
+  if (a.ndim() != 2 || b.ndim() != 2 || a.shape[1] != b.shape[0] || a.dtype != b.dtype || !is_floating(a.dtype))
+    throw ValueError("[gemm_prepacked_check] expected float a (M, K) and b (K, N) of one dtype");
+  const int64_t M = a.shape[0], K = a.shape[1], N = b.shape[1];
+  Array c = c0 ? c0->clone() : Array::empty({M, N}, a.dtype);
+  if (c.shape != Shape{M, N} || c.dtype != a.dtype) throw ValueError("[gemm_prepacked_check] bad c");
+  Array bc;
+  if (bias) bc = bias->contiguous();
+  TOCHA_DISPATCH_FLOAT(a.dtype, T, "gemm_prepacked_check", {
+    auto aligned = [](int64_t n) {
+      return std::unique_ptr<T, decltype(&std::free)>(
+          static_cast<T*>(std::aligned_alloc(64, (sizeof(T) * size_t(std::max<int64_t>(n, 1)) + 63) / 64 * 64)),
+          &std::free);
+    };
+    auto ap = aligned(pack_a ? gemm_packed_a_size<T>(M, K) : 0);
+    auto bp = aligned(pack_b ? gemm_packed_b_size<T>(K, N) : 0);
+    const T *A = a.data<T>(), *B = b.data<T>();
+    if (pack_a) gemm_pack_a<T>(M, K, A, a.strides[0], a.strides[1], ap.get());
+    if (pack_b) gemm_pack_b<T>(K, N, B, b.strides[0], b.strides[1], bp.get());
+    gemm_prepacked<T>(M, N, K, pack_a ? ap.get() : nullptr, A, a.strides[0], a.strides[1],
+                      pack_b ? bp.get() : nullptr, B, b.strides[0], b.strides[1], c.data<T>(), N, c0.has_value(),
+                      bias ? bc.data<T>() : nullptr, (Act)act);
+  });
+  return c;
 }
 
 }  // namespace tocha::cpu
