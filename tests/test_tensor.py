@@ -238,6 +238,23 @@ def test_manual_seed_reproducible_and_distribution():
     assert sorted(p.tolist()) == list(range(100))
 
 
+def test_openmp_spin_default_and_user_override():
+    import subprocess
+    import sys
+
+    from harness import subprocess_env
+
+    code = "import os, tocha; print(os.environ['GOMP_SPINCOUNT'])"
+    env = subprocess_env()
+    env.pop("GOMP_SPINCOUNT", None)
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "10000"
+    env["GOMP_SPINCOUNT"] = "123"
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "123"
+
+
 def test_philox_known_answer():
     # Random123's published Philox-4x32-10 vector: counter 0, key 0 -> 6627e8d5 e169c58d bc57ac4c 9b00dbd8.
     # Element i of a fill takes words (2i % 4, 2i % 4 + 1) of block i // 2; rand() in float64 keeps the top
