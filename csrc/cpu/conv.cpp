@@ -43,6 +43,10 @@
 //   conv1d 2.22 vs 2.17) -> only the fixed-shift geometries (above) build packed B directly. Extending that
 //   to valid convs with OW >= 16 (a piece spans two output rows: two shifted loads blended by a row mask):
 //   (64,32,26,26) 14.70 -> 15.15, 5x5 2.02 -> 2.02 (1.91 in another run), 14x14 4.89 -> 4.94 -> not kept.
+//   Stride-1 input gradient as the forward conv of gy with the flipped, group-transposed kernel (padding
+//   d(k-1) - p; M = Cg, K = Kg*kh*kw) instead of colgrad GEMM + col2im (2026-12-05, kernel min of 20,
+//   1 thread, ms col2im vs forward-conv): 14x14 p1 5.08 vs 5.76, 26x26 13.99 vs 23.03, 32x32 p1 25.28 vs
+//   25.36, 5x5 1.75 vs 8.96 (M = 3 rows), conv1d 1.88 vs 2.19, (64,1,28,28) 0.45 vs 5.14 -> col2im kept.
 //   The fixed-shift packer written as a select on a 0/1 float mask stayed scalar (GCC): 14x14 5.36 -> 6.18.
 //   im2col row copies as whole 32-byte pieces with an overlapping last piece instead of the vectorised
 //   loop: 1-3% slower on every shape.
