@@ -3012,6 +3012,15 @@ def _dunder(fn, code, reflected):
     return op
 
 
+def _matmul_dunder(self, other):
+    """``a @ b``: the kernel directly when nothing is recorded (MatMul.forward does exactly this; saves the
+    Function machinery, ~0.6 us of a 64^3 product's 7 us), else MatMul.apply."""
+    if (_state.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad))) \
+            or not isinstance(other, Tensor):
+        return MatMul.apply(self, other)
+    return _wrap(_K.matmul(self._a, other._a))
+
+
 def _install_tensor_methods():
     T = Tensor
     # arithmetic operators
@@ -3029,7 +3038,7 @@ def _install_tensor_methods():
     T.__rmod__ = lambda s, o: remainder(o, s)
     T.__pow__ = lambda s, o: Pow.apply(s, o)
     T.__rpow__ = lambda s, o: Pow.apply(o, s)
-    T.__matmul__ = lambda s, o: MatMul.apply(s, o)
+    T.__matmul__ = _matmul_dunder
     T.__rmatmul__ = lambda s, o: MatMul.apply(o, s)
     T.__neg__ = lambda s: neg(s)
     T.__pos__ = lambda s: s
