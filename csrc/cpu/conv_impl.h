@@ -14,6 +14,7 @@
 
 #include "../core/parallel.h"
 #include "gemm.h"
+#include "native_vec.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -181,19 +182,6 @@ bool use_direct(int64_t Cg, int64_t kh, int64_t kw, const ConvParams& p) {
 constexpr int kLanes = 16;  // output columns (or weight-gradient partial sums) handled per vector chunk
 
 inline int64_t round_lanes(int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
-
-#ifdef __AVX__
-constexpr int kVecBytes = 32;
-#else
-constexpr int kVecBytes = 16;
-#endif
-template <typename T>
-struct NativeVec {
-  typedef T V __attribute__((vector_size(kVecBytes)));
-  typedef std::conditional_t<sizeof(T) == 4, int32_t, int64_t> I;
-  typedef I IV __attribute__((vector_size(kVecBytes)));  // lane masks for V
-  static constexpr int kLen = kVecBytes / int(sizeof(T));
-};
 
 // dst (prows x ld) = zeros with the plane src (rows x cols, contiguous) placed at (top, left).
 template <typename T>

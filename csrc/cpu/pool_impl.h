@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "../core/parallel.h"
+#include "native_vec.h"
 #include "pool.h"
 
 namespace tocha::cpu::TOCHA_POOL_ISA {
@@ -62,18 +63,13 @@ void max_pool_plane(const T* __restrict xi, int64_t H, int64_t W, const PoolPara
 // index, and -inf/NaN give the same result either way), so values and indices are identical. Rows whose
 // 2*round_up(OW, L) columns would run past the plane are copied into buf, zero-padded. Planes with
 // H*W >= 2^31 go the general way (indices are computed in 32 bits for float).
-#ifdef __AVX__
-constexpr int kPoolVecBytes = 32;
-#else
-constexpr int kPoolVecBytes = 16;
-#endif
 template <typename T>
 void max_pool_2x2(const T* __restrict xi, int64_t W, int64_t OH, int64_t OW, T* __restrict yo,
                   int64_t* __restrict io, T* __restrict buf) {
-  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
-  constexpr int L = kPoolVecBytes / int(sizeof(T));
-  typedef T V __attribute__((vector_size(kPoolVecBytes)));
-  typedef I VI __attribute__((vector_size(kPoolVecBytes)));
+  using I = typename NativeVec<T>::I;
+  using V = typename NativeVec<T>::V;
+  using VI = typename NativeVec<T>::IV;
+  constexpr int L = NativeVec<T>::kLen;
   VI even, odd, lane;
   for (int l = 0; l < L; ++l) {
     even[l] = 2 * l;
