@@ -15,36 +15,18 @@
 namespace tocha::cpu::vec {
 namespace {
 
+// The ISA layer. What differs between the widths is spelled out per ISA; the operations that only change
+// their intrinsic prefix (_mm512_ / _mm256_) are written once below through TOCHA_MM.
 #ifdef TOCHA_VEC_AVX512
+#define TOCHA_MM(op) _mm512_##op
 using V = __m512;     // 16 float lanes
 using VI = __m512i;
 using M = __mmask16;  // lane masks live in mask registers
 constexpr int kW = 16;
-inline V set1(float f) { return _mm512_set1_ps(f); }
-inline V zero() { return _mm512_setzero_ps(); }
-inline V add(V a, V b) { return _mm512_add_ps(a, b); }
-inline V sub(V a, V b) { return _mm512_sub_ps(a, b); }
-inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
-inline V div(V a, V b) { return _mm512_div_ps(a, b); }
-inline V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-inline V fnma(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
-inline V fms(V a, V b, V c) { return _mm512_fmsub_ps(a, b, c); }
-inline V vmin(V a, V b) { return _mm512_min_ps(a, b); }  // x86 rule: the 2nd operand when either is NaN
-inline V vmax(V a, V b) { return _mm512_max_ps(a, b); }
-inline V band(V a, V b) { return _mm512_and_ps(a, b); }
-inline V bor(V a, V b) { return _mm512_or_ps(a, b); }
-inline V bandnot(V a, V b) { return _mm512_andnot_ps(a, b); }
 inline V rnd(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-inline VI iset1(int v) { return _mm512_set1_epi32(v); }
 inline VI izero() { return _mm512_setzero_si512(); }
-inline VI iadd(VI a, VI b) { return _mm512_add_epi32(a, b); }
-inline VI isub(VI a, VI b) { return _mm512_sub_epi32(a, b); }
-template <int K> inline VI isll_(VI a) { return _mm512_slli_epi32(a, K); }
-template <int K> inline VI isra_(VI a) { return _mm512_srai_epi32(a, K); }
 inline V as_f(VI a) { return _mm512_castsi512_ps(a); }
 inline VI as_i(V a) { return _mm512_castps_si512(a); }
-inline V cvt_i2f(VI a) { return _mm512_cvtepi32_ps(a); }
-inline VI cvt_f2i(V a) { return _mm512_cvtps_epi32(a); }
 template <int P> inline M cmp(V a, V b) { return _mm512_cmp_ps_mask(a, b, P); }
 inline V sel(M m, V a, V b) { return _mm512_mask_blend_ps(m, a, b); }  // b where m, else a
 inline VI iselz(M m, VI a) { return _mm512_maskz_mov_epi32(m, a); }    // a where m, else 0
@@ -52,42 +34,44 @@ inline M mand(M a, M b) { return a & b; }
 inline M mor(M a, M b) { return a | b; }
 inline bool all(M m) { return m == 0xffff; }
 #else
+#define TOCHA_MM(op) _mm256_##op
 using V = __m256;     // 8 float lanes
 using VI = __m256i;
 using M = __m256;     // lane masks are all-ones / all-zeros vectors
 constexpr int kW = 8;
-inline V set1(float f) { return _mm256_set1_ps(f); }
-inline V zero() { return _mm256_setzero_ps(); }
-inline V add(V a, V b) { return _mm256_add_ps(a, b); }
-inline V sub(V a, V b) { return _mm256_sub_ps(a, b); }
-inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }
-inline V div(V a, V b) { return _mm256_div_ps(a, b); }
-inline V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-inline V fnma(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
-inline V fms(V a, V b, V c) { return _mm256_fmsub_ps(a, b, c); }
-inline V vmin(V a, V b) { return _mm256_min_ps(a, b); }  // x86 rule: the 2nd operand when either is NaN
-inline V vmax(V a, V b) { return _mm256_max_ps(a, b); }
-inline V band(V a, V b) { return _mm256_and_ps(a, b); }
-inline V bor(V a, V b) { return _mm256_or_ps(a, b); }
-inline V bandnot(V a, V b) { return _mm256_andnot_ps(a, b); }
 inline V rnd(V a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-inline VI iset1(int v) { return _mm256_set1_epi32(v); }
 inline VI izero() { return _mm256_setzero_si256(); }
-inline VI iadd(VI a, VI b) { return _mm256_add_epi32(a, b); }
-inline VI isub(VI a, VI b) { return _mm256_sub_epi32(a, b); }
-template <int K> inline VI isll_(VI a) { return _mm256_slli_epi32(a, K); }
-template <int K> inline VI isra_(VI a) { return _mm256_srai_epi32(a, K); }
 inline V as_f(VI a) { return _mm256_castsi256_ps(a); }
 inline VI as_i(V a) { return _mm256_castps_si256(a); }
-inline V cvt_i2f(VI a) { return _mm256_cvtepi32_ps(a); }
-inline VI cvt_f2i(V a) { return _mm256_cvtps_epi32(a); }
 template <int P> inline M cmp(V a, V b) { return _mm256_cmp_ps(a, b, P); }
 inline V sel(M m, V a, V b) { return _mm256_blendv_ps(a, b, m); }  // b where m, else a
-inline VI iselz(M m, VI a) { return _mm256_and_si256(_mm256_castps_si256(m), a); }
+inline VI iselz(M m, VI a) { return _mm256_and_si256(_mm256_castps_si256(m), a); }  // a where m, else 0
 inline M mand(M a, M b) { return _mm256_and_ps(a, b); }
 inline M mor(M a, M b) { return _mm256_or_ps(a, b); }
 inline bool all(M m) { return _mm256_movemask_ps(m) == 0xff; }
 #endif
+inline V set1(float f) { return TOCHA_MM(set1_ps)(f); }
+inline V zero() { return TOCHA_MM(setzero_ps)(); }
+inline V add(V a, V b) { return TOCHA_MM(add_ps)(a, b); }
+inline V sub(V a, V b) { return TOCHA_MM(sub_ps)(a, b); }
+inline V mul(V a, V b) { return TOCHA_MM(mul_ps)(a, b); }
+inline V div(V a, V b) { return TOCHA_MM(div_ps)(a, b); }
+inline V fma(V a, V b, V c) { return TOCHA_MM(fmadd_ps)(a, b, c); }
+inline V fnma(V a, V b, V c) { return TOCHA_MM(fnmadd_ps)(a, b, c); }
+inline V fms(V a, V b, V c) { return TOCHA_MM(fmsub_ps)(a, b, c); }
+inline V vmin(V a, V b) { return TOCHA_MM(min_ps)(a, b); }  // x86 rule: the 2nd operand when either is NaN
+inline V vmax(V a, V b) { return TOCHA_MM(max_ps)(a, b); }
+inline V band(V a, V b) { return TOCHA_MM(and_ps)(a, b); }
+inline V bor(V a, V b) { return TOCHA_MM(or_ps)(a, b); }
+inline V bandnot(V a, V b) { return TOCHA_MM(andnot_ps)(a, b); }
+inline VI iset1(int v) { return TOCHA_MM(set1_epi32)(v); }
+inline VI iadd(VI a, VI b) { return TOCHA_MM(add_epi32)(a, b); }
+inline VI isub(VI a, VI b) { return TOCHA_MM(sub_epi32)(a, b); }
+template <int K> inline VI isll_(VI a) { return TOCHA_MM(slli_epi32)(a, K); }
+template <int K> inline VI isra_(VI a) { return TOCHA_MM(srai_epi32)(a, K); }
+inline V cvt_i2f(VI a) { return TOCHA_MM(cvtepi32_ps)(a); }
+inline VI cvt_f2i(V a) { return TOCHA_MM(cvtps_epi32)(a); }
+#undef TOCHA_MM
 #define isll(a, k) isll_<k>(a)
 #define isra(a, k) isra_<k>(a)
 
