@@ -73,41 +73,17 @@ void philox8(uint64_t ctr0, uint64_t seed, uint32_t out[4][8]);  // random_avx2.
 namespace {
 #endif
 
-// Philox for kLanesR consecutive counters at once (the same function as philox()). Generating each block
+// Philox for kLanesR consecutive counters: out[w][j] = word w of philox(ctr0 + j). Generating each block
 // once for its two elements (instead of once per element) took bernoulli_ on 100K floats from 1.13 to
-// 0.71 ms and normal_ on 1M from 39 to 31 ms (1 thread, Zen 4); GCC does not vectorise the lane loop
-// (32x32->64-bit multiplies): random_avx2.cpp holds the AVX2 version, used when the CPU has it
-// (bernoulli_ 100K 0.71 -> 0.28 ms; the generic build keeps this loop). Same stream on every path.
+// 0.71 ms and normal_ on 1M from 39 to 31 ms (1 thread, Zen 4). GCC does not vectorise this even written
+// lane-parallel (32x32->64-bit multiplies): random_avx2.cpp holds the AVX2 version, used when the CPU has
+// it (bernoulli_ 100K 0.71 -> 0.28 ms). Same stream on every path.
 constexpr int kLanesR = 8;
-inline void philox_lanes(uint64_t ctr0, uint64_t seed, uint32_t out[4][kLanesR]) {
-  uint32_t c0[kLanesR], c1[kLanesR], c2[kLanesR], c3[kLanesR];
+void philox_lanes(uint64_t ctr0, uint64_t seed, uint32_t out[4][kLanesR]) {
   for (int j = 0; j < kLanesR; ++j) {
-    const uint64_t c = ctr0 + (uint64_t)j;
-    c0[j] = (uint32_t)c;
-    c1[j] = (uint32_t)(c >> 32);
-    c2[j] = 0;
-    c3[j] = 0;
-  }
-  uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-  for (int r = 0; r < 10; ++r) {
-    for (int j = 0; j < kLanesR; ++j) {
-      const uint64_t p0 = (uint64_t)0xD2511F53u * c0[j];
-      const uint64_t p1 = (uint64_t)0xCD9E8D57u * c2[j];
-      const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[j] ^ k0;
-      const uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[j] ^ k1;
-      c1[j] = (uint32_t)p1;
-      c3[j] = (uint32_t)p0;
-      c0[j] = n0;
-      c2[j] = n2;
-    }
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  for (int j = 0; j < kLanesR; ++j) {
-    out[0][j] = c0[j];
-    out[1][j] = c1[j];
-    out[2][j] = c2[j];
-    out[3][j] = c3[j];
+    uint32_t w[4];
+    philox(ctr0 + (uint64_t)j, seed, w);
+    for (int k = 0; k < 4; ++k) out[k][j] = w[k];
   }
 }
 
