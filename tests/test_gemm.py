@@ -123,8 +123,12 @@ def test_partitioned_threads_bitwise_and_correct_with_fused_bias_act(m, k, n, f6
 # K above the K block (256) so there are several K blocks, strided / transposed operands, accumulate, bias
 # and activations -- for 1, 2 and 3 threads (the threaded GEMM splits C into blocks that start inside the
 # packed operands).
+# The small ones (both operands <= 40 KiB) run the unpacked small-problem path in plain gemm(): in-place
+# rows/columns plus packed edge rows (M % 6) and columns (N % 16, all of B for the B^T view), and two K
+# blocks for (1, 300, 9) / (13, 300, 17) -- all bitwise equal to the packed path.
 PREPACKED_SHAPES = [(1, 1, 1), (7, 13, 5), (13, 300, 17), (64, 288, 196), (67, 577, 130), (6, 700, 16),
-                    (131, 257, 97), (300, 9, 1000)]
+                    (131, 257, 97), (300, 9, 1000), (5, 40, 33), (12, 64, 48), (64, 64, 64), (1, 300, 9),
+                    (17, 3, 1), (96, 96, 96)]
 PREPACKED_SCRIPT = r"""
 import numpy as np, tocha, sys
 from tocha._tensor import _wrap

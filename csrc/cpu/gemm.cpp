@@ -15,6 +15,8 @@
 // pack_a / pack_b calls replaced by pointers into the caller's whole-operand packing (e.g. conv weights packed
 // once per call for all images).
 // Tiles: AVX2 6x16 f32 / 6x8 f64 (gemm_avx2.cpp); generic 4x8 f32 / 4x4 f64 (plain C++, auto-vectorised).
+// Small single-threaded problems (both operands <= 40 KiB) skip packing: gemm_sup runs the same micro-kernel
+// on the operands in place (KernelSet::kernel_sup), bitwise equal to the packed path.
 // Preconditions: C has unit column stride and does not alias A/B/bias; M, N, K >= 0 (K == 0 handled).
 // Compile flags: none special (must NOT get -mavx2: it holds the dispatch and the generic path).
 // Measured (AMD EPYC Zen3, 2 cores ~3.0 GHz, fp32 FMA peak 97 GFLOP/s/core; `python3 bench.py` in gemm-dev):
@@ -33,6 +35,13 @@
 #endif
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+
+#ifndef TOCHA_SUP_A_BYTES  // small-problem thresholds (use_sup); -D overrides for tuning runs
+#define TOCHA_SUP_A_BYTES (40 * 1024)
+#endif
+#ifndef TOCHA_SUP_B_BYTES
+#define TOCHA_SUP_B_BYTES (40 * 1024)
 #endif
 
 namespace tocha::cpu {
@@ -265,6 +274,63 @@ void gemm_blocked(const KernelSet<T>& ks0, int64_t M, int64_t N, int64_t K, cons
   }
 }
 
+// Small problems ("sup", after BLIS's small/unpacked path): the micro-kernel reads A and B in place
+// (kernel_sup), so no pack pass runs over operands that already sit in L1/L2. Only what the in-place kernel
+// cannot read is packed into the usual zero-padded panels: the last M % MR rows of A, and the last N % NR
+// columns of B (all of B when its columns are not unit-stride, e.g. an A B^T view). K blocks, tile loop and
+// per-tile kernel calls mirror gemm_blocked, so the result is bitwise identical to the packed path.
+template <typename T>
+void gemm_sup(const KernelSet<T>& ks0, int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa,
+              const T* B, int64_t rsb, int64_t csb, T* C, int64_t ldc, bool accumulate, const T* bias, Act act) {
+  const KernelSet<T> ks = blocking(ks0);
+  const int MR = ks.mr, NR = ks.nr;
+  const int64_t KC = k_block(ks.kc, K);
+  const int64_t Mf = M / MR * MR, Nf = csb == 1 ? N / NR * NR : 0;  // rows / cols read in place
+  const int64_t npb = (N - Nf + NR - 1) / NR;                          // packed B panels
+  T* Ap = M > Mf ? static_cast<T*>(tl_buf_a.get(sizeof(T) * size_t(KC) * MR)) : nullptr;
+  T* Bp = npb ? static_cast<T*>(tl_buf_b.get(sizeof(T) * size_t(KC) * size_t(npb * NR))) : nullptr;
+  for (int64_t pc = 0; pc < K; pc += KC) {
+    const int64_t kc = std::min(KC, K - pc);
+    const bool acc = accumulate || pc > 0, last = pc + kc >= K;
+    const Act act_blk = last ? act : Act::None;
+    if (npb) ks.pack_b(kc, N - Nf, B + pc * rsb + Nf * csb, rsb, csb, Bp);
+    if (Ap) ks.pack_a(M - Mf, kc, A + Mf * rsa + pc * csa, rsa, csa, Ap);
+    for (int64_t j0 = 0; j0 < N; j0 += NR) {
+      const int n = int(std::min<int64_t>(NR, N - j0));
+      const bool in_place = j0 < Nf;
+      const T* Bq = in_place ? B + pc * rsb + j0 : Bp + (j0 - Nf) * kc;
+      const int64_t rb = in_place ? rsb : NR;
+      const T* bias_q = (last && bias) ? bias + j0 : nullptr;
+      for (int64_t i0 = 0; i0 < M; i0 += MR) {
+        const int m = int(std::min<int64_t>(MR, M - i0));
+        T* Ct = C + i0 * ldc + j0;
+        if (i0 < Mf)
+          ks.kernel_sup(kc, A + i0 * rsa + pc * csa, rsa, csa, Bq, rb, Ct, ldc, m, n, acc, bias_q, act_blk);
+        else
+          ks.kernel_sup(kc, Ap, 1, MR, Bq, rb, Ct, ldc, m, n, acc, bias_q, act_blk);
+      }
+    }
+  }
+}
+
+// Whether gemm_sup beats packing: single-threaded problems whose operands stay in cache while the tile
+// loop re-reads them (A, M x K, once per NR columns; B's K x NR panel once per MR rows). Measured on Zen 4
+// (1 thread, _C.matmul, min of 3 medians, packed time / sup time, AB / AtB / ABt): 32^3 1.05/1.04/1.01,
+// 64^3 1.08/1.05/1.02, 96^3 1.05/1.03/1.01, 32x512x32 1.20/1.08/1.10 -- but 128^3 (64 KiB operands)
+// 0.97/0.93/1.01, 64x64x512 0.94/0.81/0.95, 784x64x128 0.92/0.91/0.98: larger operands re-read in place
+// (the A^T view most) lose to packing once per call, hence both operands <= 40 KiB.
+template <typename T>
+inline bool use_sup(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K) {
+  if (!ks.kernel_sup) return false;
+  const int64_t a_bytes = M * K * int64_t(sizeof(T)), b_bytes = K * N * int64_t(sizeof(T));
+  int64_t a_max = TOCHA_SUP_A_BYTES, b_max = TOCHA_SUP_B_BYTES;
+#ifdef TOCHA_GEMM_TUNING
+  if (const char* e = std::getenv("TOCHA_SUP_A")) a_max = std::atoll(e);
+  if (const char* e = std::getenv("TOCHA_SUP_B")) b_max = std::atoll(e);
+#endif
+  return a_bytes <= a_max && b_bytes <= b_max;
+}
+
 // Multi-threaded GEMM as independent sub-GEMMs: C is cut into a pm x pn grid of blocks aligned to the
 // MR x NR register tile, one block per thread, and each thread runs the serial blocked algorithm on its
 // block with its own packed buffers. No barriers between K blocks: the earlier shared-packing team scheme
@@ -332,7 +398,9 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64
   }
   const auto& ks = kernels<T>();
   const int nt = threads_for(M, N, K);
-  if (nt <= 1)
+  if (nt <= 1 && !pk.a && !pk.b && use_sup(ks, M, N, K))
+    gemm_sup(ks, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, act);
+  else if (nt <= 1)
     gemm_blocked(ks, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, act, pk);
   else
     gemm_partitioned(ks, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, bias, act, nt, pk);

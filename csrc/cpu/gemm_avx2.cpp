@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "gemm_kernels.h"
 #include "vecmath_simd.h"
@@ -121,6 +122,104 @@ inline void f64_6x8_loop(int64_t kc, const double* a, const double* b, __m256d& 
   else TOCHA_KLOOP_ASM(TOCHA_STEP61, "vmovapd", "vbroadcastsd", "vfmadd231pd", 48, 64);
 #undef ZERO
 }
+// ---- Unpacked ("sup", small-unpacked) k loops: the same per-k FMAs as above, reading A and B in place.
+// A(i, k) at a0 + i*r (rows 0-2) / a3 + (i-3)*r (rows 3-5, a3 = a0 + 3r), both advanced by ca per k; B row k
+// at b, advanced by rb per k (unit column stride, 2 vectors). Any strides: r / ca / rb are byte strides, so
+// row-major, column-major (A^T views) and a packed panel ([k][6]: r = 1 element, ca = 6) all run here.
+// Same k order and FMA operand roles as the packed loop => bitwise identical accumulators.
+#define TOCHA_SA_0 "(%[a0])"
+#define TOCHA_SA_1 "(%[a0],%[r],1)"
+#define TOCHA_SA_2 "(%[a0],%[r],2)"
+#define TOCHA_SA_3 "(%[a3])"
+#define TOCHA_SA_4 "(%[a3],%[r],1)"
+#define TOCHA_SA_5 "(%[a3],%[r],2)"
+#define TOCHA_SROW2(OPB, OPF, i)                                                                  \
+  OPB " " TOCHA_SA_##i ", %[t]\n\t" OPF " %[b0], %[t], %[c" #i "0]\n\t" OPF " %[b1], %[t], %[c" #i "1]\n\t"
+#define TOCHA_SROW1(OPB, OPF, i) OPB " " TOCHA_SA_##i ", %[t]\n\t" OPF " %[b0], %[t], %[c" #i "0]\n\t"
+#define TOCHA_SB2(OPM) OPM " (%[b]), %[b0]\n\t" OPM " 32(%[b]), %[b1]\n\t" "add %[rb], %[b]\n\t"
+#define TOCHA_SB1(OPM) OPM " (%[b]), %[b0]\n\t" "add %[rb], %[b]\n\t"
+#define TOCHA_SADV "add %[ca], %[a0]\n\t" "add %[ca], %[a3]\n\t"
+#define TOCHA_SSTEP62(OPM, OPB, OPF)                                                                       \
+  TOCHA_SB2(OPM) TOCHA_SROW2(OPB, OPF, 0) TOCHA_SROW2(OPB, OPF, 1) TOCHA_SROW2(OPB, OPF, 2)               \
+  TOCHA_SROW2(OPB, OPF, 3) TOCHA_SROW2(OPB, OPF, 4) TOCHA_SROW2(OPB, OPF, 5) TOCHA_SADV
+#define TOCHA_SSTEP42(OPM, OPB, OPF)                                                                       \
+  TOCHA_SB2(OPM) TOCHA_SROW2(OPB, OPF, 0) TOCHA_SROW2(OPB, OPF, 1) TOCHA_SROW2(OPB, OPF, 2)               \
+  TOCHA_SROW2(OPB, OPF, 3) TOCHA_SADV
+#define TOCHA_SSTEP22(OPM, OPB, OPF) TOCHA_SB2(OPM) TOCHA_SROW2(OPB, OPF, 0) TOCHA_SROW2(OPB, OPF, 1) TOCHA_SADV
+#define TOCHA_SSTEP61(OPM, OPB, OPF)                                                                       \
+  TOCHA_SB1(OPM) TOCHA_SROW1(OPB, OPF, 0) TOCHA_SROW1(OPB, OPF, 1) TOCHA_SROW1(OPB, OPF, 2)               \
+  TOCHA_SROW1(OPB, OPF, 3) TOCHA_SROW1(OPB, OPF, 4) TOCHA_SROW1(OPB, OPF, 5) TOCHA_SADV
+#define TOCHA_SKLOOP(STEP, OPM, OPB, OPF)                                                      \
+  ZERO("c00") ZERO("c01") ZERO("c10") ZERO("c11") ZERO("c20") ZERO("c21")                      \
+  ZERO("c30") ZERO("c31") ZERO("c40") ZERO("c41") ZERO("c50") ZERO("c51")                      \
+  "test %[k4], %[k4]\n\t"                                                                      \
+  "jz 2f\n\t"                                                                                  \
+  ".p2align 5\n\t"                                                                             \
+  "1:\n\t"                                                                                     \
+  STEP(OPM, OPB, OPF) STEP(OPM, OPB, OPF) STEP(OPM, OPB, OPF) STEP(OPM, OPB, OPF)              \
+  "dec %[k4]\n\t"                                                                              \
+  "jnz 1b\n\t"                                                                                 \
+  "2:\n\t"                                                                                     \
+  "test %[k1], %[k1]\n\t"                                                                      \
+  "jz 4f\n\t"                                                                                  \
+  "3:\n\t"                                                                                     \
+  STEP(OPM, OPB, OPF)                                                                          \
+  "dec %[k1]\n\t"                                                                              \
+  "jnz 3b\n\t"                                                                                 \
+  "4:\n\t"
+#define TOCHA_SKLOOP_ASM(STEP, OPM, OPB, OPF)                                                                  \
+  __asm__ volatile(TOCHA_SKLOOP(STEP, OPM, OPB, OPF)                                                           \
+                   : [a0] "+r"(a0), [a3] "+r"(a3), [b] "+r"(b), [k4] "+r"(k4), [k1] "+r"(k1), [b0] "=&x"(b0),  \
+                     [b1] "=&x"(b1), [t] "=&x"(t), [c00] "=x"(c00), [c01] "=x"(c01), [c10] "=x"(c10),          \
+                     [c11] "=x"(c11), [c20] "=x"(c20), [c21] "=x"(c21), [c30] "=x"(c30), [c31] "=x"(c31),      \
+                     [c40] "=x"(c40), [c41] "=x"(c41), [c50] "=x"(c50), [c51] "=x"(c51)                        \
+                   : [r] "r"(r), [ca] "r"(ca), [rb] "r"(rb)                                                    \
+                   : "cc", "memory")
+
+// RV as above; rsa / csa / rsb in elements. Rows >= the RV's row count and, for RV 61, the second B vector
+// are never read.
+template <typename T, int RV, typename V>
+inline void sup_loop(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* bp, int64_t rsb, V& c00, V& c01,
+                     V& c10, V& c11, V& c20, V& c21, V& c30, V& c31, V& c40, V& c41, V& c50, V& c51) {
+  int64_t k4 = kc >> 2, k1 = kc & 3;
+  const int64_t r = rsa * int64_t(sizeof(T)), ca = csa * int64_t(sizeof(T)), rb = rsb * int64_t(sizeof(T));
+  const char* a0 = reinterpret_cast<const char*>(a);
+  const char* a3 = a0 + 3 * r;  // address arithmetic only: rows 3-5 are dereferenced by RV 62 / 61 (42: row 3)
+  const char* b = reinterpret_cast<const char*>(bp);
+  V b0, b1, t;
+  if constexpr (sizeof(T) == 4) {
+#define ZERO(c) "vxorps %[" c "], %[" c "], %[" c "]\n\t"
+    if constexpr (RV == 62) TOCHA_SKLOOP_ASM(TOCHA_SSTEP62, "vmovups", "vbroadcastss", "vfmadd231ps");
+    else if constexpr (RV == 42) TOCHA_SKLOOP_ASM(TOCHA_SSTEP42, "vmovups", "vbroadcastss", "vfmadd231ps");
+    else if constexpr (RV == 22) TOCHA_SKLOOP_ASM(TOCHA_SSTEP22, "vmovups", "vbroadcastss", "vfmadd231ps");
+    else TOCHA_SKLOOP_ASM(TOCHA_SSTEP61, "vmovups", "vbroadcastss", "vfmadd231ps");
+#undef ZERO
+  } else {
+#define ZERO(c) "vxorpd %[" c "], %[" c "], %[" c "]\n\t"
+    if constexpr (RV == 62) TOCHA_SKLOOP_ASM(TOCHA_SSTEP62, "vmovupd", "vbroadcastsd", "vfmadd231pd");
+    else if constexpr (RV == 42) TOCHA_SKLOOP_ASM(TOCHA_SSTEP42, "vmovupd", "vbroadcastsd", "vfmadd231pd");
+    else if constexpr (RV == 22) TOCHA_SKLOOP_ASM(TOCHA_SSTEP22, "vmovupd", "vbroadcastsd", "vfmadd231pd");
+    else TOCHA_SKLOOP_ASM(TOCHA_SSTEP61, "vmovupd", "vbroadcastsd", "vfmadd231pd");
+#undef ZERO
+  }
+}
+#undef TOCHA_SKLOOP_ASM
+#undef TOCHA_SKLOOP
+#undef TOCHA_SSTEP62
+#undef TOCHA_SSTEP42
+#undef TOCHA_SSTEP22
+#undef TOCHA_SSTEP61
+#undef TOCHA_SADV
+#undef TOCHA_SB1
+#undef TOCHA_SB2
+#undef TOCHA_SROW1
+#undef TOCHA_SROW2
+#undef TOCHA_SA_0
+#undef TOCHA_SA_1
+#undef TOCHA_SA_2
+#undef TOCHA_SA_3
+#undef TOCHA_SA_4
+#undef TOCHA_SA_5
 #undef TOCHA_KLOOP_ASM
 #undef TOCHA_KLOOP
 #undef TOCHA_STEP62
@@ -191,8 +290,9 @@ inline void store_row_t(T* c, V v0, V v1, bool accum, V b0, V b1, bool has_bias)
   S::template store_act<ACT>(c + S::L, v1);
 }
 
-template <typename T, Act ACT, int RV>
-void kernel_t(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int m, int n, bool accum, const T* bias) {
+// The tile's k loop (LOOP fills the 12 accumulators: packed panels or unpacked operands) and its store.
+template <typename T, Act ACT, typename LOOP>
+inline void tile_t(LOOP&& loop, T* C, int64_t ldc, int m, int n, bool accum, const T* bias) {
   using S = Tile<T>;
   using V = typename S::V;
   constexpr int NR = 2 * S::L;
@@ -205,7 +305,7 @@ void kernel_t(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int m, int 
       _mm_prefetch(p + 60, _MM_HINT_T0);
     }
   }
-  S::template loop<RV>(kc, A, B, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+  loop(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
 
   if (m == 6 && n == NR) {
     V b0 = S::zero(), b1 = S::zero();
@@ -240,24 +340,62 @@ void kernel_t(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int m, int 
   }
 }
 
-template <typename T, Act ACT>
-void kernel_act(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int m, int n, bool accum, const T* bias) {
-  // edge tiles: a separate instantiation per loop shape (one asm block each, as the full tile's)
-  if (m == 6 && n == 2 * Tile<T>::L) return kernel_t<T, ACT, 62>(kc, A, B, C, ldc, m, n, accum, bias);
-  if (m <= 2) return kernel_t<T, ACT, 22>(kc, A, B, C, ldc, m, n, accum, bias);
-  if (n <= Tile<T>::L) return kernel_t<T, ACT, 61>(kc, A, B, C, ldc, m, n, accum, bias);
-  if (m <= 4) return kernel_t<T, ACT, 42>(kc, A, B, C, ldc, m, n, accum, bias);
-  return kernel_t<T, ACT, 62>(kc, A, B, C, ldc, m, n, accum, bias);
+// Packed panels (gemm_kernels.h layout).
+template <typename T, Act ACT, int RV>
+void kernel_t(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int m, int n, bool accum, const T* bias) {
+  using V = typename Tile<T>::V;
+  tile_t<T, ACT>([&](V& c00, V& c01, V& c10, V& c11, V& c20, V& c21, V& c30, V& c31, V& c40, V& c41, V& c50,
+                     V& c51) { Tile<T>::template loop<RV>(kc, A, B, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51); },
+                 C, ldc, m, n, accum, bias);
+}
+
+// Unpacked operands (KernelSet::kernel_sup): A(i, k) at A[i*rsa + k*csa] for the RV's rows, B(k, j) at
+// B[k*rsb + j] for the RV's vectors.
+template <typename T, Act ACT, int RV>
+void kernel_sup_t(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb, T* C, int64_t ldc,
+                  int m, int n, bool accum, const T* bias) {
+  using V = typename Tile<T>::V;
+  tile_t<T, ACT>([&](V& c00, V& c01, V& c10, V& c11, V& c20, V& c21, V& c30, V& c31, V& c40, V& c41, V& c50,
+                     V& c51) { sup_loop<T, RV>(kc, A, rsa, csa, B, rsb, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51); },
+                 C, ldc, m, n, accum, bias);
+}
+
+// Edge tiles: a separate instantiation per loop shape (one asm block each, as the full tile's); F is
+// kernel_t or kernel_sup_t's dispatch, called with the loop shape's RV.
+template <typename T, typename F>
+inline void by_shape(int m, int n, F&& f) {
+  if (m == 6 && n == 2 * Tile<T>::L) return f(std::integral_constant<int, 62>());
+  if (m <= 2) return f(std::integral_constant<int, 22>());
+  if (n <= Tile<T>::L) return f(std::integral_constant<int, 61>());
+  if (m <= 4) return f(std::integral_constant<int, 42>());
+  return f(std::integral_constant<int, 62>());
+}
+
+template <typename T, typename F>
+inline void by_act(Act act, F&& f) {
+  switch (act) {
+    case Act::ReLU: return f(std::integral_constant<Act, Act::ReLU>());
+    case Act::GELU: return f(std::integral_constant<Act, Act::GELU>());
+    default: return f(std::integral_constant<Act, Act::None>());
+  }
 }
 
 template <typename T>
 void kernel(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int m, int n, bool accum, const T* bias,
             Act act) {
-  switch (act) {
-    case Act::ReLU: return kernel_act<T, Act::ReLU>(kc, A, B, C, ldc, m, n, accum, bias);
-    case Act::GELU: return kernel_act<T, Act::GELU>(kc, A, B, C, ldc, m, n, accum, bias);
-    default: return kernel_act<T, Act::None>(kc, A, B, C, ldc, m, n, accum, bias);
-  }
+  by_act<T>(act, [&](auto a) {
+    by_shape<T>(m, n, [&](auto rv) { kernel_t<T, decltype(a)::value, decltype(rv)::value>(kc, A, B, C, ldc, m, n, accum, bias); });
+  });
+}
+
+template <typename T>
+void kernel_sup(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb, T* C, int64_t ldc,
+                int m, int n, bool accum, const T* bias, Act act) {
+  by_act<T>(act, [&](auto a) {
+    by_shape<T>(m, n, [&](auto rv) {
+      kernel_sup_t<T, decltype(a)::value, decltype(rv)::value>(kc, A, rsa, csa, B, rsb, C, ldc, m, n, accum, bias);
+    });
+  });
 }
 
 // ---------------------------------------------------------------- packers (float fast paths)
@@ -452,11 +590,13 @@ double avx2_fma_peak_gflops(double seconds) {
 }
 
 const KernelSet<float>& avx2_kernels_f32() {
-  static const KernelSet<float> ks{"avx2", 6, 16, 144, 256, 3072, pack_a_f32, pack_b_f32, kernel<float>};
+  static const KernelSet<float> ks{"avx2", 6, 16, 144, 256, 3072, pack_a_f32, pack_b_f32, kernel<float>,
+                                   kernel_sup<float>};
   return ks;
 }
 const KernelSet<double>& avx2_kernels_f64() {
-  static const KernelSet<double> ks{"avx2", 6, 8, 72, 256, 3072, pack_a_f64, pack_b_f64, kernel<double>};
+  static const KernelSet<double> ks{"avx2", 6, 8, 72, 256, 3072, pack_a_f64, pack_b_f64, kernel<double>,
+                                    kernel_sup<double>};
   return ks;
 }
 

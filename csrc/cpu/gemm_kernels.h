@@ -28,6 +28,12 @@ struct KernelSet {
   void (*pack_b)(int64_t kc, int64_t nc, const T* B, int64_t rsb, int64_t csb, T* dst);
   void (*kernel)(int64_t kc, const T* Ap, const T* Bp, T* C, int64_t ldc, int m, int n,
                  bool accum, const T* bias, Act act);
+  // Optional (nullptr: none): the same micro-kernel reading its operands in place -- A(i, k) at
+  // A[i*rsa + k*csa] (any element strides; all MR rows must be readable), B(k, j) at B[k*rsb + j] (unit column
+  // stride; all NR columns readable). Same per-element FMA chain and epilogue as `kernel` => bitwise equal.
+  // Used by the small-problem path (gemm.cpp, gemm_sup), where packing would cost more than it saves.
+  void (*kernel_sup)(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb, T* C,
+                     int64_t ldc, int m, int n, bool accum, const T* bias, Act act) = nullptr;
 };
 
 // Portable reference packers (gemm.cpp), usable by any kernel set for uncommon strides.

@@ -64,6 +64,11 @@ def _check_scalar(x, op):
 def _shape_arg(size, op="shape"):
     if len(size) == 1 and isinstance(size[0], (tuple, list, Size)):
         size = tuple(size[0])
+    for s in size:  # the common case, all ints, returns without the per-element conversions below
+        if type(s) is not int:
+            break
+    else:
+        return list(size)
     out = []
     for s in size:
         if isinstance(s, Tensor):
@@ -1824,7 +1829,11 @@ class _View(Function):
 
 
 def _view_op(x, fwd, bwd):
-    return _View.apply(x, fwd, bwd)
+    if _state.enabled and x.requires_grad:
+        return _View.apply(x, fwd, bwd)
+    out = _wrap(fwd(x._a))  # nothing recorded: _View.forward without the Function machinery
+    out._base = x if x._base is None else x._base
+    return out
 
 
 def _reshape_back(g, shape):
@@ -1895,11 +1904,15 @@ def unsqueeze(input, dim):
 def permute(input, *dims):
     """Reorder dims (a view)."""
     dims = _shape_arg(dims, "permute")
-    nd = input.ndim
-    inv = [0] * nd
-    for i, d in enumerate(dims):
-        inv[d % nd if nd else 0] = i
-    return _view_op(input, lambda a: a.permute(dims), lambda g, shape: g.permute(*inv))
+
+    def back(g, shape):
+        nd = len(dims)
+        inv = [0] * nd
+        for i, d in enumerate(dims):
+            inv[d % nd] = i
+        return g.permute(*inv)
+
+    return _view_op(input, lambda a: a.permute(dims), back)
 
 
 @register()

@@ -15,8 +15,16 @@ _new = object.__new__
 class Tensor:
     """An n-dimensional array with autograd support, mirroring ``torch.Tensor``."""
 
-    __slots__ = ("_a", "requires_grad", "grad", "grad_fn", "_out_idx", "_hooks", "_base", "_retains",
-                 "__weakref__", "__dict__")
+    __slots__ = ("_a", "__weakref__", "__dict__")
+    # Autograd state defaults live on the class, so wrapping a kernel's result sets only ``_a`` (``_wrap``:
+    # ~0.1 us instead of ~0.35 us for eight slot writes); a tensor gets its own value when one is assigned.
+    requires_grad = False
+    grad = None
+    grad_fn = None
+    _out_idx = 0
+    _hooks = None
+    _base = None
+    _retains = False
 
     def __new__(cls, *args, **kwargs):
         return _new(cls)
@@ -122,7 +130,8 @@ class Tensor:
 
     @property
     def T(self):
-        return self.permute(*range(self.ndim - 1, -1, -1))
+        nd = self._a.ndim
+        return self.transpose(0, 1) if nd == 2 else self.permute(*range(nd - 1, -1, -1))
 
     @property
     def mT(self):
@@ -313,9 +322,9 @@ def _init(t, a):
 
 
 def _wrap(a):
-    """Wrap a C++ Array in a Tensor without copying."""
+    """Wrap a C++ Array in a Tensor without copying (autograd state: the class defaults)."""
     t = _new(Tensor)
-    _init(t, a)
+    t._a = a
     return t
 
 
