@@ -127,7 +127,9 @@ void bin_s(const float* a, float s, float* y, int64_t n) {
   if (i < n) store_n(y + i, n - i, f(load_n(a + i, n - i)));
 }
 
-// Pairwise sum: leaves of <= 512 values summed by 4 x kW lanes, halves split at multiples of 4 kW.
+// Pairwise sum: leaves of <= 64 kW values (512 AVX2, 1024 AVX-512: each lane adds <= 16 values in a row)
+// summed by 4 x kW lanes, halves split at multiples of 4 kW. The leaf's horizontal sum is a good part of a
+// short row's cost (global average pooling: 4096 rows of 576), hence leaves scale with the width.
 float sum_leaf(const float* x, int64_t n) {
   V a0 = zero(), a1 = a0, a2 = a0, a3 = a0;
   int64_t i = 0;
@@ -142,7 +144,7 @@ float sum_leaf(const float* x, int64_t n) {
   return hsum(add(add(a0, a1), add(a2, a3)));
 }
 float sum_a(const float* x, int64_t n) {
-  if (n <= 512) return sum_leaf(x, n);
+  if (n <= 64 * kW) return sum_leaf(x, n);
   int64_t h = (n / 2 + 4 * kW - 1) & ~int64_t(4 * kW - 1);
   return sum_a(x, h) + sum_a(x + h, n - h);
 }

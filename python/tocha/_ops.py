@@ -1102,13 +1102,19 @@ class Mean(Function):
 @register()
 def sum(input, dim=None, keepdim=False, *, dtype=None):
     """Sum over ``dim`` (all dims when None)."""
-    return Sum.apply(input, _dims_arg(dim, input.ndim), keepdim, None if dtype is None else to_dtype(dtype).code)
+    dims, code = _dims_arg(dim, None), None if dtype is None else to_dtype(dtype).code
+    if _state.enabled and input.requires_grad:
+        return Sum.apply(input, dims, keepdim, code)
+    return _wrap(_K.reduce(R_SUM, input._a, dims, keepdim, code))  # nothing recorded: Sum.forward's kernel
 
 
 @register()
 def mean(input, dim=None, keepdim=False, *, dtype=None):
     """Mean over ``dim`` (all dims when None); floating inputs only."""
-    return Mean.apply(input, _dims_arg(dim, input.ndim), keepdim, None if dtype is None else to_dtype(dtype).code)
+    dims, code = _dims_arg(dim, None), None if dtype is None else to_dtype(dtype).code
+    if _state.enabled and input.requires_grad:
+        return Mean.apply(input, dims, keepdim, code)
+    return _wrap(_K.reduce(R_MEAN, input._a, dims, keepdim, code))  # nothing recorded: Mean.forward's kernel
 
 
 class Prod(Function):

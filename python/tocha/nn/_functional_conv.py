@@ -444,6 +444,8 @@ class _AdaptiveAvgPool(Function):
 
 
 def _adaptive_size(output_size, input, nd, op):
+    if type(output_size) is int and output_size >= 0:  # the common case, without the checks below
+        return (1, output_size) if nd == 1 else (output_size,) * nd
     if isinstance(output_size, (tuple, list)):
         if len(output_size) != nd:
             raise ValueError(f"[{op}] output_size must have {nd} elements, got {tuple(output_size)}")
@@ -478,8 +480,9 @@ def adaptive_avg_pool2d(input, output_size):
 
 
 def _global_pool_ok(x, nd):
-    shp = x.shape
-    return x.is_floating_point() and x.ndim in (nd + 1, nd + 2) and all(s > 0 for s in shp[-nd:])
+    a = x._a
+    shp = a.shape
+    return a.dtype >= 4 and len(shp) in (nd + 1, nd + 2) and min(shp[-nd:]) > 0  # floating (codes >= 4)
 
 
 @register("adaptive_max_pool1d")
