@@ -132,12 +132,11 @@ Array prelu_forward(const Array& x_, const Array& w_) {
     const T* xp = x.data<T>(); const T* wp = w.data<T>(); T* yp = y.data<T>();
     int64_t rows = outer * C;
     int nt = x.numel() > kGrain ? get_num_threads() : 1;
-    TOCHA_OMP_PARALLEL_FOR(nt)
-    for (int64_t r = 0; r < rows; ++r) {
+    parallel_for(nt, rows, [&](int64_t r) {
       T a = wp[r % C];
       const T* xr = xp + r * inner; T* yr = yp + r * inner;
       for (int64_t i = 0; i < inner; ++i) yr[i] = xr[i] > T(0) ? xr[i] : a * xr[i];
-    }
+    });
   });
   return y;
 }
@@ -156,8 +155,7 @@ std::pair<Array, Array> prelu_backward(const Array& grad_, const Array& x_, cons
     T* gxp = gx.data<T>(); T* gwp = gw.data<T>();
     int nt = x.numel() > kGrain ? get_num_threads() : 1;
     // per channel (fixed order over outer, then inner): deterministic for any thread count
-    TOCHA_OMP_PARALLEL_FOR(nt)
-    for (int64_t c = 0; c < C; ++c) {
+    parallel_for(nt, C, [&](int64_t c) {
       T a = wp[c];
       double acc = 0;
       for (int64_t o = 0; o < outer; ++o) {
@@ -169,7 +167,7 @@ std::pair<Array, Array> prelu_backward(const Array& grad_, const Array& x_, cons
         }
       }
       gwp[c] = (T)acc;
-    }
+    });
   });
   return {gx, gw};
 }

@@ -35,8 +35,7 @@ template <typename T, typename F>
 void map1(int64_t n, T* y, const T* x, F f) {
   int nt = n > kGrain ? get_num_threads() : 1;
   int64_t nblk = (n + kGrain - 1) / kGrain;
-  TOCHA_OMP_PARALLEL_FOR(nt)
-  for (int64_t b = 0; b < nblk; ++b) block1(b * kGrain, std::min(n, (b + 1) * kGrain), y, x, f);
+  parallel_for(nt, nblk, [&](int64_t b) { block1(b * kGrain, std::min(n, (b + 1) * kGrain), y, x, f); });
 }
 
 // y[i] = g[i] * f(x[i], i)
@@ -44,8 +43,7 @@ template <typename T, typename F>
 void map2(int64_t n, T* y, const T* g, const T* x, F f) {
   int nt = n > kGrain ? get_num_threads() : 1;
   int64_t nblk = (n + kGrain - 1) / kGrain;
-  TOCHA_OMP_PARALLEL_FOR(nt)
-  for (int64_t b = 0; b < nblk; ++b) block2(b * kGrain, std::min(n, (b + 1) * kGrain), y, g, x, f);
+  parallel_for(nt, nblk, [&](int64_t b) { block2(b * kGrain, std::min(n, (b + 1) * kGrain), y, g, x, f); });
 }
 
 // sel(c, a, b): both operands are computed before the choice. Written as `c ? a : f(x)` GCC would

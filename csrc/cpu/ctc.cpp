@@ -109,14 +109,13 @@ std::pair<Array, Array> ctc_loss_forward(const Array& log_probs, const Array& ta
     const T* lpp = lp.data<T>(); T* lap = la.data<T>(); T* np_ = nll.data<T>();
     const int64_t* tg0 = p.targets.data<int64_t>();
     const int64_t N = p.N, C = p.C, Tm = p.T;
-    TOCHA_OMP_PARALLEL_FOR(N > 1 ? get_num_threads() : 1)
-    for (int64_t n = 0; n < N; ++n) {
+    parallel_for(N > 1 ? get_num_threads() : 1, N, [&](int64_t n) {
       const int64_t il = p.il[n], L = p.tl[n], Sn = 2 * L + 1;
       const int64_t* tg = tg0 + p.off[n];
       T* a = lap + n * Tm * S;
       for (int64_t i = 0; i < Tm * S; ++i) a[i] = ninf;
       auto LP = [&](int64_t t, int64_t c) { return lpp[(t * N + n) * C + c]; };
-      if (il == 0) { np_[n] = L == 0 ? T(0) : std::numeric_limits<T>::infinity(); continue; }
+      if (il == 0) { np_[n] = L == 0 ? T(0) : std::numeric_limits<T>::infinity(); return; }
       a[0] = LP(0, blank);
       if (L > 0) a[1] = LP(0, tg[0]);
       for (int64_t t = 1; t < il; ++t) {
@@ -131,7 +130,7 @@ std::pair<Array, Array> ctc_loss_forward(const Array& log_probs, const Array& ta
       const T* al = a + (il - 1) * S;
       T ll = L == 0 ? al[0] : lse2(al[Sn - 1], al[Sn - 2]);
       np_[n] = -ll;
-    }
+    });
   });
   return {nll, la};
 }
@@ -154,8 +153,7 @@ Array ctc_loss_backward(const Array& grad_nll, const Array& log_probs, const Arr
     const T* gnp = gn.data<T>(); T* gp = grad.data<T>();
     const int64_t* tg0 = p.targets.data<int64_t>();
     const int64_t N = p.N, C = p.C, Tm = p.T;
-    TOCHA_OMP_PARALLEL_FOR(N > 1 ? get_num_threads() : 1)
-    for (int64_t n = 0; n < N; ++n) {
+    parallel_for(N > 1 ? get_num_threads() : 1, N, [&](int64_t n) {
       const int64_t il = p.il[n], L = p.tl[n], Sn = 2 * L + 1;
       const int64_t* tg = tg0 + p.off[n];
       const T* a = lap + n * Tm * S;
@@ -164,7 +162,7 @@ Array ctc_loss_backward(const Array& grad_nll, const Array& log_probs, const Arr
       const T nl = nlp[n];
       if (il == 0 || (zero_infinity && std::isinf(nl))) {
         for (int64_t t = 0; t < Tm; ++t) for (int64_t c = 0; c < C; ++c) G(t, c) = T(0);
-        continue;
+        return;
       }
       for (int64_t t = 0; t < il; ++t) for (int64_t c = 0; c < C; ++c) G(t, c) = ninf;
       std::vector<T> bcur(Sn, ninf), bnext(Sn, ninf);
@@ -193,7 +191,7 @@ Array ctc_loss_backward(const Array& grad_nll, const Array& log_probs, const Arr
           T l = LP(t, c);
           G(t, c) = (std::exp(l) - std::exp(G(t, c) + nl - l)) * gr;
         }
-    }
+    });
   });
   return grad;
 }

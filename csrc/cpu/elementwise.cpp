@@ -185,8 +185,7 @@ bool run_binary_tiled(const Shape& shape, const Array& out, const Shape& so, con
   float* O = out.data<float>();
   const int64_t nrt = (R + kTile - 1) / kTile;
   const int nt = R * C >= kGrainCheap ? get_num_threads() : 1;
-  TOCHA_OMP_PARALLEL_FOR(nt)
-  for (int64_t rt = 0; rt < nrt; ++rt) {
+  parallel_for(nt, nrt, [&](int64_t rt) {
     float ta[kTile * kTile], tb[kTile * kTile];
     const int64_t i0 = rt * kTile, ni = std::min(kTile, R - i0);
     for (int64_t j0 = 0; j0 < C; j0 += kTile) {
@@ -195,7 +194,7 @@ bool run_binary_tiled(const Shape& shape, const Array& out, const Shape& so, con
       load_tile(B, sb, i0, j0, ni, nj, tb);
       for (int64_t i = 0; i < ni; ++i) fn(ta + i * kTile, tb + i * kTile, O + (i0 + i) * C + j0, nj);
     }
-  }
+  });
   return true;
 }
 

@@ -62,10 +62,10 @@ Array index_select(const Array& a0, int64_t dim, const Array& index) {
   char* dst = out.data_ptr();
   // row copies are memory-bound: threads only pay off for large gathers (and hurt on busy machines)
   int nt = (outer > 1 && (int64_t)(out.numel() * out.itemsize()) >= ((int64_t)4 << 20)) ? get_num_threads() : 1;
-  TOCHA_OMP_PARALLEL_FOR(nt)
-  for (int64_t o = 0; o < outer; ++o)
+  parallel_for(nt, outer, [&](int64_t o) {
     for (int64_t i = 0; i < m; ++i)
       std::memcpy(dst + (o * m + i) * row, src + (o * n + ix[i]) * row, row);
+  });
   if (a0.ndim() == 0) return out.view({});
   return out;
 }
@@ -97,8 +97,7 @@ void index_put_(const Array& dst, int64_t dim, const Array& index, const Array& 
     T* d = work.data<T>();
     const T* s = src.data<T>();
     int nt = (src.numel() >= 32768 && outer > 1) ? get_num_threads() : 1;
-    TOCHA_OMP_PARALLEL_FOR(nt)
-    for (int64_t o = 0; o < outer; ++o)
+    parallel_for(nt, outer, [&](int64_t o) {
       for (int64_t i = 0; i < m; ++i) {
         T* drow = d + (o * n + ix[i]) * inner;
         const T* srow = s + (o * m + i) * inner;
@@ -109,6 +108,7 @@ void index_put_(const Array& dst, int64_t dim, const Array& index, const Array& 
           std::memcpy(drow, srow, inner * sizeof(T));
         }
       }
+    });
   });
   if (work.storage != dst.storage) copy_(dst, work);
   dst.bump_version();

@@ -213,8 +213,7 @@ std::tuple<Array, Array, Array> batch_norm_forward(const Array& x_, const std::o
     const T* wp = w ? w->data<T>() : nullptr; const T* bp = b ? b->data<T>() : nullptr;
     T* rmp = rm ? rm->data<T>() : nullptr; T* rvp = rv ? rv->data<T>() : nullptr;
     int nt = x.numel() > 32768 ? get_num_threads() : 1;
-    TOCHA_OMP_PARALLEL_FOR(nt)
-    for (int64_t c = 0; c < C; ++c) {
+    parallel_for(nt, C, [&](int64_t c) {
       double mean, var;
       if (training) {
         // one pass of shifted sums: Σ(x−K), Σ(x−K)² with K the channel's first element
@@ -240,7 +239,7 @@ std::tuple<Array, Array, Array> batch_norm_forward(const Array& x_, const std::o
         const T* xr = xp + (n * C + c) * S; T* yr = yp + (n * C + c) * S;
         for (int64_t i = 0; i < S; ++i) yr[i] = ((xr[i] - mhi) - mlo) * sc + sh;
       }
-    }
+    });
   });
   if (training) {
     if (rm) running_mean->bump_version();
@@ -273,8 +272,7 @@ std::tuple<Array, Array, Array> batch_norm_backward(const Array& grad_, const Ar
     const T* wp = w ? w->data<T>() : nullptr;
     T* gxp = gx.data<T>(); T* gwp = gw.data<T>(); T* gbp = gb.data<T>();
     int nt = x.numel() > 32768 ? get_num_threads() : 1;
-    TOCHA_OMP_PARALLEL_FOR(nt)
-    for (int64_t c = 0; c < C; ++c) {
+    parallel_for(nt, C, [&](int64_t c) {
       const T m = mp[c];
       double sg = 0, sgx = 0;   // Σg, Σg·(x−mean)
       for (int64_t n = 0; n < N; ++n)
@@ -298,7 +296,7 @@ std::tuple<Array, Array, Array> batch_norm_backward(const Array& grad_, const Ar
           for (int64_t i = 0; i < S; ++i) o[i] = k * gr[i];
         }
       }
-    }
+    });
   });
   return {gx, gw, gb};
 }
@@ -322,8 +320,7 @@ std::tuple<Array, Array, Array> layer_norm_forward(const Array& x_, const std::o
     const T* xp = x.data<T>(); T* yp = y.data<T>(); T* mp = mean.data<T>(); T* rp = rstd.data<T>();
     const T* wp = w ? w->data<T>() : nullptr; const T* bp = b ? b->data<T>() : nullptr;
     int nt = x.numel() > 32768 ? get_num_threads() : 1;
-    TOCHA_OMP_PARALLEL_FOR(nt)
-    for (int64_t r = 0; r < R; ++r) {
+    parallel_for(nt, R, [&](int64_t r) {
       const T* xr = xp + r * D; T* yr = yp + r * D;
       // two passes over the (cache-resident) row: the mean, then Σ(x−m)² with the rounding of m
       // corrected (Σ(x−m) term): no cancellation when |mean| >> std
@@ -350,7 +347,7 @@ std::tuple<Array, Array, Array> layer_norm_forward(const Array& x_, const std::o
       } else {
         for (int64_t d = 0; d < D; ++d) yr[d] = ((xr[d] - mt) - mlo) * st;
       }
-    }
+    });
   });
   return {y, mean, rstd};
 }
@@ -383,8 +380,7 @@ std::tuple<Array, Array, Array> layer_norm_backward(const Array& grad_, const Ar
     std::vector<T> part((size_t)(nblk * 2 * D));
     T* pp = part.data();
     int nt = x.numel() > 32768 ? get_num_threads() : 1;
-    TOCHA_OMP_PARALLEL_FOR(nt)
-    for (int64_t blk = 0; blk < nblk; ++blk) {
+    parallel_for(nt, nblk, [&](int64_t blk) {
       T* pw = pp + blk * 2 * D; T* pb = pw + D;
       for (int64_t d = 0; d < 2 * D; ++d) pw[d] = T(0);
       const int64_t r1 = std::min(R, (blk + 1) * RB);
@@ -397,15 +393,14 @@ std::tuple<Array, Array, Array> layer_norm_backward(const Array& grad_, const Ar
         // gx = s·(ĝ − mean(ĝ) − (x−m)·s²·mean(ĝ·(x−m))); the affine partials ride on the same pass
         affine_row<T>(gr, xr, wp, o, pw, pb, D, m, s, ma, mb);
       }
-    }
+    });
     T* gwp = gw.data<T>(); T* gbp = gb.data<T>();
     const int ntr = nblk * D > 65536 ? get_num_threads() : 1;
-    TOCHA_OMP_PARALLEL_FOR(ntr)
-    for (int64_t d = 0; d < D; ++d) {
+    parallel_for(ntr, D, [&](int64_t d) {
       double sw = 0, sb = 0;
       for (int64_t blk = 0; blk < nblk; ++blk) { sw += (double)pp[blk * 2 * D + d]; sb += (double)pp[blk * 2 * D + D + d]; }
       gwp[d] = (T)sw; gbp[d] = (T)sb;
-    }
+    });
   });
   return {gx, gw, gb};
 }

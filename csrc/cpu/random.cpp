@@ -98,8 +98,7 @@ void fill_blocks(T* p, int64_t n, uint64_t base, uint64_t seed, F f) {
 #if defined(__x86_64__) || defined(_M_X64)
   if (cpu_has_avx2()) gen8 = avx2::philox8;
 #endif
-  TOCHA_OMP_PARALLEL_FOR(nt)
-  for (int64_t g = 0; g < ngroups; ++g) {
+  parallel_for(nt, ngroups, [&](int64_t g) {
     uint32_t w[4][kLanesR];
     gen8(base + (uint64_t)(g * kLanesR), seed, w);
     const int64_t i0 = g * kLanesR * 2;
@@ -108,7 +107,7 @@ void fill_blocks(T* p, int64_t n, uint64_t base, uint64_t seed, F f) {
       if (i < n) p[i] = (T)f(((uint64_t)w[0][j] << 32) | w[1][j]);
       if (i + 1 < n) p[i + 1] = (T)f(((uint64_t)w[2][j] << 32) | w[3][j]);
     }
-  }
+  });
 }
 
 template <typename F>

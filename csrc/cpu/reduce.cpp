@@ -58,6 +58,16 @@ struct Layout2D {
 
 // View `a` as (kept..., reduced...) -> (K, R) with simple strides, copying only if needed.
 Layout2D layout_2d(const Array& a, const std::vector<bool>& red, bool need_unit_row = false) {
+  // Fast path (no permuted/viewed copies of the shape): a contiguous array whose reduced dims all come
+  // after its kept dims is already (K, R) row-major, exactly the view the general path builds.
+  bool kept_first = true;
+  for (int64_t d = 1; d < a.ndim(); ++d)
+    if (red[d - 1] && !red[d]) { kept_first = false; break; }
+  if (kept_first && a.is_contiguous()) {
+    int64_t K = 1, R = 1;
+    for (int64_t d = 0; d < a.ndim(); ++d) (red[d] ? R : K) *= a.shape[d];
+    return {a, K, R, K > 1 ? R : 0, 1};
+  }
   Shape perm, kshape, rshape;
   for (int64_t d = 0; d < a.ndim(); ++d)
     if (!red[d]) { perm.push_back(d); kshape.push_back(a.shape[d]); }
@@ -102,10 +112,7 @@ Shape out_shape(const Array& a, const std::vector<bool>& red, bool keepdim) {
 template <typename TO, typename F>
 void for_rows(const Layout2D& L, TO* out, F f) {
   int nt = (L.K * L.R >= 32768) ? get_num_threads() : 1;
-  const auto* base = L.base.data_ptr();
-  (void)base;
-  TOCHA_OMP_PARALLEL_FOR(nt)
-  for (int64_t k = 0; k < L.K; ++k) out[k] = f(k);
+  parallel_for(nt, L.K, [&](int64_t k) { out[k] = f(k); });
 }
 
 template <typename T, typename A>
@@ -116,12 +123,10 @@ void sum_2d(const Layout2D& L, A* out) {
     // one long row: fixed chunks summed in parallel, combined in order
     int64_t nc = (L.R + kChunk - 1) / kChunk;
     std::vector<A> part(nc);
-    int nt = get_num_threads();
-    TOCHA_OMP_PARALLEL_FOR(nt)
-    for (int64_t c = 0; c < nc; ++c) {
+    parallel_for(get_num_threads(), nc, [&](int64_t c) {
       int64_t s = c * kChunk, e = std::min(L.R, s + kChunk);
       part[c] = pairwise_sum<A>(x + s, e - s);
-    }
+    });
     out[0] = pairwise_sum<A>(part.data(), nc);
     return;
   }
@@ -134,8 +139,7 @@ void sum_2d(const Layout2D& L, A* out) {
     int nt = (L.K * L.R >= 32768) ? get_num_threads() : 1;
     const int64_t cb = 256;
     int64_t ncb = (L.K + cb - 1) / cb;
-    TOCHA_OMP_PARALLEL_FOR(nt)
-    for (int64_t b = 0; b < ncb; ++b) {
+    parallel_for(nt, ncb, [&](int64_t b) {
       int64_t k0 = b * cb, k1 = std::min(L.K, k0 + cb);
       A total[256], blk[256];
       for (int64_t k = k0; k < k1; ++k) total[k - k0] = 0;
@@ -149,7 +153,7 @@ void sum_2d(const Layout2D& L, A* out) {
         for (int64_t k = k0; k < k1; ++k) total[k - k0] += blk[k - k0];
       }
       for (int64_t k = k0; k < k1; ++k) out[k] = total[k - k0];
-    }
+    });
     return;
   }
   for_rows(L, out, [&](int64_t k) {
@@ -158,6 +162,30 @@ void sum_2d(const Layout2D& L, A* out) {
     for (int64_t r = 0; r < L.R; ++r) s += (A)p[r * L.sr];
     return s;
   });
+}
+
+// o[k] = sum (or mean) of row k of L. sum_2d writes each of its K outputs once: when the accumulator
+// type is T (float, double, int64) straight into o, else through a buffer that sits on the stack for
+// small K (no heap allocation per small reduction).
+template <typename T>
+void sum_or_mean(const Layout2D& L, T* o, bool mean) {
+  using A = acc_of<T>;
+  A small[16];
+  std::vector<A> heap;
+  A* tmp;
+  if constexpr (std::is_same_v<A, T>) {
+    tmp = o;
+  } else {
+    tmp = small;
+    if (L.K > 16) { heap.resize(L.K); tmp = heap.data(); }
+  }
+  sum_2d<T, A>(L, tmp);
+  if (mean) {
+    A n = (A)L.R;
+    for (int64_t k = 0; k < L.K; ++k) o[k] = (T)(L.R ? tmp[k] / n : std::numeric_limits<double>::quiet_NaN());
+  } else if constexpr (!std::is_same_v<A, T>) {
+    for (int64_t k = 0; k < L.K; ++k) o[k] = (T)tmp[k];
+  }
 }
 
 template <typename T>
@@ -255,15 +283,7 @@ Array reduce(Reduce op, const Array& a, std::vector<int64_t> dims, bool keepdim,
         if constexpr (std::is_same_v<T, bool>) {
           throw TypeError("[sum] bool");
         } else {
-          using A = acc_of<T>;
-          std::vector<A> tmp(L.K);
-          sum_2d<T, A>(L, tmp.data());
-          if (op == Reduce::Mean) {
-            A n = (A)L.R;
-            for (int64_t k = 0; k < L.K; ++k) o[k] = (T)(L.R ? tmp[k] / n : std::numeric_limits<double>::quiet_NaN());
-          } else {
-            for (int64_t k = 0; k < L.K; ++k) o[k] = (T)tmp[k];
-          }
+          sum_or_mean<T>(L, o, op == Reduce::Mean);
         }
         break;
       }
@@ -313,12 +333,11 @@ std::pair<Array, Array> reduce_arg(bool is_max, const Array& a, int64_t dim, boo
     T* v = vals.data<T>();
     int64_t* ix = idx.data<int64_t>();
     int nt = (L.K * L.R >= 32768) ? get_num_threads() : 1;
-    TOCHA_OMP_PARALLEL_FOR(nt)
-    for (int64_t k = 0; k < L.K; ++k) {
+    parallel_for(nt, L.K, [&](int64_t k) {
       int64_t i = is_max ? arg_row<T, true>(x + k * L.sk, L.R, L.sr) : arg_row<T, false>(x + k * L.sk, L.R, L.sr);
       ix[k] = i;
       v[k] = x[k * L.sk + i * L.sr];
-    }
+    });
   });
   return {vals, idx};
 }
@@ -361,9 +380,13 @@ Array dim_last(const Array& a, int64_t dim, Shape& perm) {
   perm.clear();
   for (int64_t d = 0; d < a.ndim(); ++d) if (d != dim) perm.push_back(d);
   perm.push_back(dim);
+  if (dim == a.ndim() - 1) return a.contiguous();  // identity permutation: skip the permuted copy
   return a.permute(perm).contiguous();
 }
 Array undo_perm(const Array& r, const Shape& perm) {
+  bool identity = true;
+  for (size_t i = 0; i < perm.size(); ++i) identity = identity && perm[i] == (int64_t)i;
+  if (identity) return r.contiguous();
   Shape inv(perm.size());
   for (size_t i = 0; i < perm.size(); ++i) inv[perm[i]] = (int64_t)i;
   return r.permute(inv).contiguous();
@@ -441,8 +464,7 @@ Array softmax(const Array& a0, int64_t dim, bool log) {
     const T* x = c.data<T>();
     T* o = out.data<T>();
     int nt = c.numel() >= 32768 ? get_num_threads() : 1;
-    TOCHA_OMP_PARALLEL_FOR(nt)
-    for (int64_t r = 0; r < rows; ++r) {
+    parallel_for(nt, rows, [&](int64_t r) {
       const T* xr = x + r * n;
       T* orow = o + r * n;
       T m = extreme_row<T, true>(xr, n, 1);
@@ -455,7 +477,7 @@ Array softmax(const Array& a0, int64_t dim, bool log) {
         T inv = T(1) / s;
         for (int64_t i = 0; i < n; ++i) orow[i] *= inv;
       }
-    }
+    });
   });
   return undo_perm(out, perm);
 }
@@ -475,8 +497,7 @@ Array softmax_backward(const Array& grad, const Array& y, int64_t dim, bool log)
     const T* yp = yc.data<T>();
     T* o = out.data<T>();
     int nt = g.numel() >= 32768 ? get_num_threads() : 1;
-    TOCHA_OMP_PARALLEL_FOR(nt)
-    for (int64_t r = 0; r < rows; ++r) {
+    parallel_for(nt, rows, [&](int64_t r) {
       const T* gr = gp + r * n;
       const T* yr = yp + r * n;
       T* orow = o + r * n;
@@ -489,7 +510,7 @@ Array softmax_backward(const Array& grad, const Array& y, int64_t dim, bool log)
         for (int64_t i = 0; i < n; ++i) s += gr[i] * yr[i];
         for (int64_t i = 0; i < n; ++i) orow[i] = yr[i] * (gr[i] - s);
       }
-    }
+    });
   });
   return undo_perm(out, perm);
 }
@@ -564,10 +585,9 @@ Array cross_entropy_backward(const Array& grad_loss, const Array& logsm, const A
     T* o = out.data<T>();
     const T eps = (T)ls;
     int nt = N * C >= 32768 ? get_num_threads() : 1;
-    TOCHA_OMP_PARALLEL_FOR(nt)
-    for (int64_t i = 0; i < N; ++i) {
+    parallel_for(nt, N, [&](int64_t i) {
       T* orow = o + i * C;
-      if (t[i] == ignore_index) { std::fill(orow, orow + C, T(0)); continue; }
+      if (t[i] == ignore_index) { std::fill(orow, orow + C, T(0)); return; }
       const T* row = lp + i * C;
       T wt = wp ? wp[t[i]] : T(1);
       T a = gp[i] * (T(1) - eps) * wt;
@@ -578,7 +598,7 @@ Array cross_entropy_backward(const Array& grad_loss, const Array& logsm, const A
         orow[c] = a * p + b * (p * wsum - (wp ? wp[c] : T(1)));
       }
       orow[t[i]] -= a;
-    }
+    });
   });
   return out;
 }
