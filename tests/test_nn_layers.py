@@ -326,6 +326,63 @@ def test_batchnorm2d_training_running_stats_and_eval(momentum, affine):
     close(a.grad, b.grad, 1e-10)
 
 
+@pytest.mark.parametrize("shape", [(37, 150), (5, 64), (1000, 3), (9, 70, 1)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batchnorm1d_features_training_and_eval_match_torch(shape, affine):
+    # (N, C) inputs -- and (N, C, 1) -- run the column-block kernels (channel blocks of 64 swept row by row;
+    # 150 = 2 full blocks + a partial one, 5 x 64 one exact block, 1000 x 3 one narrow block)
+    C = shape[1]
+    m, mp = nn.BatchNorm1d(C, affine=affine).double(), torch.nn.BatchNorm1d(C, affine=affine).double()
+    if affine:
+        w = RNG.uniform(0.5, 2, C)
+        with tocha.no_grad():
+            m.weight.copy_(tt(w))
+        with torch.no_grad():
+            mp.weight.copy_(pt(w))
+    for step in range(3):
+        x = RNG.standard_normal(shape) * 3 + step
+        a, b = tt(x, rg=True), pt(x, rg=True)
+        ya, yb = m(a), mp(b)
+        close(ya, yb, 1e-10)
+        g = RNG.standard_normal(shape)
+        ya.backward(tt(g))
+        yb.backward(pt(g))
+        close(a.grad, b.grad, 1e-9)
+        if affine:
+            close(m.weight.grad, mp.weight.grad, 1e-9)
+            close(m.bias.grad, mp.bias.grad, 1e-9)
+    close(m.running_mean, mp.running_mean, 1e-12)
+    close(m.running_var, mp.running_var, 1e-12)
+    m.eval(), mp.eval()
+    x = RNG.standard_normal(shape)
+    a, b = tt(x, rg=True), pt(x, rg=True)
+    close(m(a), mp(b), 1e-10)
+    (m(a) * tt(x)).sum().backward()
+    (mp(b) * pt(x)).sum().backward()
+    close(a.grad, b.grad, 1e-10)
+
+
+def test_batchnorm1d_features_float32_accurate_and_thread_independent():
+    x = (RNG.standard_normal((300, 130)) * 0.01 + 1e4).astype(np.float32)
+    y = F.batch_norm(tt(x, np.float32), None, None, training=True)
+    close(y, torch.nn.functional.batch_norm(pt(x, np.float64), None, None, training=True), 2e-2, 2e-2)
+    xs = tocha.tensor(RNG.standard_normal((500, 130)).astype(np.float32), requires_grad=True)
+    g = tocha.tensor(RNG.standard_normal((500, 130)).astype(np.float32))
+    w = tocha.tensor(RNG.uniform(0.5, 2, 130).astype(np.float32), requires_grad=True)
+    outs, prev = [], tocha.get_num_threads()
+    try:
+        for nt in (1, 2):
+            tocha.set_num_threads(nt)
+            xs.grad = w.grad = None
+            y = F.batch_norm(xs, None, None, w, None, training=True)
+            y.backward(g)
+            outs.append([t.numpy().copy() for t in (y.detach(), xs.grad, w.grad)])
+    finally:
+        tocha.set_num_threads(prev)
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_batchnorm1d_no_tracking_uses_batch_stats_in_eval():
     m, mp = nn.BatchNorm1d(4, track_running_stats=False), torch.nn.BatchNorm1d(4, track_running_stats=False)
     assert m.running_mean is None

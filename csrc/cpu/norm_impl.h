@@ -75,6 +75,7 @@ inline void grad_sums(const T* g, const T* x, const T* w, int64_t n, T m, double
 // the baseline build) in blocks of kBlock elements whose totals are added in double: float32 rows go
 // at load speed, long rows keep O(kBlock / lanes) ulp error. Fixed order: identical for any thread count.
 constexpr int64_t kBlock = 2048;
+constexpr int64_t kCols = 64;  // batch norm on (N, C): channels per block (norm_impl.h, S == 1 paths)
 // (internal inline helpers: the baseline build's note that 32-byte vectors change the ABI is moot)
 #pragma GCC diagnostic ignored "-Wpsabi"
 template <typename T> struct VecOf;   // (an attribute on an alias template would be dropped)
@@ -213,12 +214,12 @@ std::tuple<Array, Array, Array> batch_norm_forward(const Array& x_, const std::o
     const T* wp = w ? w->data<T>() : nullptr; const T* bp = b ? b->data<T>() : nullptr;
     T* rmp = rm ? rm->data<T>() : nullptr; T* rvp = rv ? rv->data<T>() : nullptr;
     int nt = x.numel() > 32768 ? get_num_threads() : 1;
-    parallel_for(nt, C, [&](int64_t c) {
+    // Per channel: statistics from the shifted sums s1 = Σ(x−K), s2 = Σ(x−K)² (K = the channel's first
+    // element), running buffers, and the affine constants applied by `normalize`.
+    struct Affine { T sc, sh, mhi, mlo; };
+    auto finish = [&](int64_t c, double K, double s1, double s2) -> Affine {
       double mean, var;
       if (training) {
-        // one pass of shifted sums: Σ(x−K), Σ(x−K)² with K the channel's first element
-        double K = (double)xp[c * S], s1 = 0, s2 = 0;
-        for (int64_t n = 0; n < N; ++n) shifted_sums(xp + (n * C + c) * S, S, K, s1, s2);
         double dm = s1 / (double)M;
         mean = K + dm;
         var = std::max(s2 / (double)M - dm * dm, 0.0);
@@ -233,13 +234,46 @@ std::tuple<Array, Array, Array> batch_norm_forward(const Array& x_, const std::o
       mp[c] = (T)mean; ip[c] = (T)inv;
       // ((x − mean_hi) − mean_lo)·scale + b, not x·scale + shift: the latter cancels
       // catastrophically when |mean| >> std in float32; the hi/lo split keeps the mean's low bits
-      const T sc = (T)((wp ? (double)wp[c] : 1.0) * inv), sh = bp ? bp[c] : T(0);
-      const T mhi = (T)mean, mlo = (T)(mean - (double)mhi);
-      for (int64_t n = 0; n < N; ++n) {
-        const T* xr = xp + (n * C + c) * S; T* yr = yp + (n * C + c) * S;
-        for (int64_t i = 0; i < S; ++i) yr[i] = ((xr[i] - mhi) - mlo) * sc + sh;
-      }
-    });
+      const T mhi = (T)mean;
+      return {(T)((wp ? (double)wp[c] : 1.0) * inv), bp ? bp[c] : T(0), mhi, (T)(mean - (double)mhi)};
+    };
+    if (S == 1) {
+      // (N, C) input (BatchNorm1d on features): each channel is a column. Channel blocks of kCols, each
+      // swept row by row (contiguous kCols-wide segments, vectorised over c) instead of one strided column
+      // walk per channel; every channel still sums its rows in order n = 0..N-1.
+      const int64_t nb = (C + kCols - 1) / kCols;
+      parallel_for(nt, nb, [&](int64_t blk) {
+        const int64_t c0 = blk * kCols, nc = std::min(kCols, C - c0);
+        double K[kCols], s1[kCols] = {}, s2[kCols] = {};
+        Affine af[kCols];
+        for (int64_t j = 0; j < nc; ++j) K[j] = training ? (double)xp[c0 + j] : 0.0;
+        if (training)
+          for (int64_t n = 0; n < N; ++n) {
+            const T* xr = xp + n * C + c0;
+            for (int64_t j = 0; j < nc; ++j) { double d = (double)xr[j] - K[j]; s1[j] += d; s2[j] += d * d; }
+          }
+        for (int64_t j = 0; j < nc; ++j) af[j] = finish(c0 + j, K[j], s1[j], s2[j]);
+        T sc[kCols], sh[kCols], mhi[kCols], mlo[kCols];
+        for (int64_t j = 0; j < nc; ++j) { sc[j] = af[j].sc; sh[j] = af[j].sh; mhi[j] = af[j].mhi; mlo[j] = af[j].mlo; }
+        for (int64_t n = 0; n < N; ++n) {
+          const T* xr = xp + n * C + c0; T* yr = yp + n * C + c0;
+          for (int64_t j = 0; j < nc; ++j) yr[j] = ((xr[j] - mhi[j]) - mlo[j]) * sc[j] + sh[j];
+        }
+      });
+    } else {
+      parallel_for(nt, C, [&](int64_t c) {
+        double K = 0, s1 = 0, s2 = 0;
+        if (training) {  // one pass of shifted sums
+          K = (double)xp[c * S];
+          for (int64_t n = 0; n < N; ++n) shifted_sums(xp + (n * C + c) * S, S, K, s1, s2);
+        }
+        const Affine af = finish(c, K, s1, s2);
+        for (int64_t n = 0; n < N; ++n) {
+          const T* xr = xp + (n * C + c) * S; T* yr = yp + (n * C + c) * S;
+          for (int64_t i = 0; i < S; ++i) yr[i] = ((xr[i] - af.mhi) - af.mlo) * af.sc + af.sh;
+        }
+      });
+    }
   });
   if (training) {
     if (rm) running_mean->bump_version();
@@ -272,31 +306,56 @@ std::tuple<Array, Array, Array> batch_norm_backward(const Array& grad_, const Ar
     const T* wp = w ? w->data<T>() : nullptr;
     T* gxp = gx.data<T>(); T* gwp = gw.data<T>(); T* gbp = gb.data<T>();
     int nt = x.numel() > 32768 ? get_num_threads() : 1;
-    parallel_for(nt, C, [&](int64_t c) {
-      const T m = mp[c];
-      double sg = 0, sgx = 0;   // Σg, Σg·(x−mean)
-      for (int64_t n = 0; n < N; ++n)
-        grad_sums<T>(gp + (n * C + c) * S, xp + (n * C + c) * S, nullptr, S, m, sg, sgx);
+    // Per channel, from sg = Σg and sgx = Σg·(x−mean): the weight/bias gradients and gx's coefficients
+    // gx = k·(g − a − (x−m)·b) (training) or k·g (eval).
+    struct Coef { T k, a, b; };
+    auto finish = [&](int64_t c, double sg, double sgx) -> Coef {
       const double invc = (double)ip[c];
       const double wc = wp ? (double)wp[c] : 1.0;
       gwp[c] = (T)(sgx * invc);
       gbp[c] = (T)sg;
       const T k = (T)(wc * invc);
-      if (training && M > 0) {
-        // gx = k·(g − Σg/M − (x−mean)·invstd²·Σg(x−mean)/M)
-        const T a = (T)(sg / (double)M), b = (T)(sgx * invc * invc / (double)M);
+      if (training && M > 0) return {k, (T)(sg / (double)M), (T)(sgx * invc * invc / (double)M)};
+      return {k, T(0), T(0)};
+    };
+    const bool full = training && M > 0;
+    if (S == 1) {  // (N, C): channel blocks swept row by row, as in the forward
+      const int64_t nb = (C + kCols - 1) / kCols;
+      parallel_for(nt, nb, [&](int64_t blk) {
+        const int64_t c0 = blk * kCols, nc = std::min(kCols, C - c0);
+        double sg[kCols] = {}, sgx[kCols] = {};
+        T m[kCols], k[kCols], a[kCols], b[kCols];
+        for (int64_t j = 0; j < nc; ++j) m[j] = mp[c0 + j];
+        for (int64_t n = 0; n < N; ++n) {
+          const T* gr = gp + n * C + c0; const T* xr = xp + n * C + c0;
+          for (int64_t j = 0; j < nc; ++j) { double gv = (double)gr[j]; sg[j] += gv; sgx[j] += gv * (double)(xr[j] - m[j]); }
+        }
+        for (int64_t j = 0; j < nc; ++j) { const Coef cf = finish(c0 + j, sg[j], sgx[j]); k[j] = cf.k; a[j] = cf.a; b[j] = cf.b; }
+        for (int64_t n = 0; n < N; ++n) {
+          const T* gr = gp + n * C + c0; const T* xr = xp + n * C + c0; T* o = gxp + n * C + c0;
+          if (full)
+            for (int64_t j = 0; j < nc; ++j) o[j] = k[j] * (gr[j] - a[j] - (xr[j] - m[j]) * b[j]);
+          else
+            for (int64_t j = 0; j < nc; ++j) o[j] = k[j] * gr[j];
+        }
+      });
+    } else {
+      parallel_for(nt, C, [&](int64_t c) {
+        const T m = mp[c];
+        double sg = 0, sgx = 0;   // Σg, Σg·(x−mean)
+        for (int64_t n = 0; n < N; ++n)
+          grad_sums<T>(gp + (n * C + c) * S, xp + (n * C + c) * S, nullptr, S, m, sg, sgx);
+        const Coef cf = finish(c, sg, sgx);
         for (int64_t n = 0; n < N; ++n) {
           const T* xr = xp + (n * C + c) * S; const T* gr = gp + (n * C + c) * S;
           T* o = gxp + (n * C + c) * S;
-          for (int64_t i = 0; i < S; ++i) o[i] = k * (gr[i] - a - (xr[i] - m) * b);
+          if (full)
+            for (int64_t i = 0; i < S; ++i) o[i] = cf.k * (gr[i] - cf.a - (xr[i] - m) * cf.b);
+          else
+            for (int64_t i = 0; i < S; ++i) o[i] = cf.k * gr[i];
         }
-      } else {
-        for (int64_t n = 0; n < N; ++n) {
-          const T* gr = gp + (n * C + c) * S; T* o = gxp + (n * C + c) * S;
-          for (int64_t i = 0; i < S; ++i) o[i] = k * gr[i];
-        }
-      }
-    });
+      });
+    }
   });
   return {gx, gw, gb};
 }
