@@ -11,7 +11,10 @@ import tocha
 # ---------------------------------------------------------------- creation and dtypes
 def test_tensor_dtype_inference_matches_torch():
     for data in ([1, 2], [1.0, 2.0], [True, False], [[1, 2], [3, 4]], 3, 2.5, np.arange(3, dtype=np.int32),
-                 np.ones(2, dtype=np.float64), np.ones(2, dtype=np.uint8)):
+                 np.ones(2, dtype=np.float64), np.ones(2, dtype=np.uint8),
+                 # NumPy scalars keep their dtype, alone or in a list (the widest float wins)
+                 np.float64(3.3), np.float32(3.3), np.int32(2), [1.0, np.float64(2.0)], [np.float32(1.0), 2.0],
+                 [[np.float64(1.0)], [2.0]], [1, np.float64(2.0)], [np.int32(1), 2]):
         a, b = tocha.tensor(data), torch.tensor(data)
         assert a.dtype.name == str(b.dtype).split(".")[-1], data
         assert tuple(a.shape) == tuple(b.shape)

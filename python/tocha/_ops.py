@@ -223,7 +223,11 @@ def _infer_np(data, dtype):
     else:
         arr = np.array(data)
         if dtype is None and arr.dtype.kind == "f":
-            arr = arr.astype(get_default_dtype().np)
+            # Python floats take the default dtype; NumPy float scalars keep theirs (the widest wins), as in torch
+            seq = _flatten_seq(data) if isinstance(data, (list, tuple)) else (data,)
+            widths = [x.dtype.itemsize for x in seq if isinstance(x, np.floating)]
+            arr = arr.astype(np.float64 if widths and builtins.max(widths) == 8 else
+                             np.float32 if widths else get_default_dtype().np)
     if arr.dtype == np.float16:
         arr = arr.astype(np.float32)
     if arr.dtype.kind in "iu" and arr.dtype not in (np.uint8, np.int32, np.int64):
