@@ -338,3 +338,18 @@ def test_read_only_numpy_is_copied_not_shared():
         t = tocha.from_numpy(ro)
     t.add_(1)
     assert ro.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("src_dtype", [np.float32, np.float64, np.int64])
+def test_materialising_broadcast_views_matches_numpy(src_dtype):
+    # a stride-0 source (the gradient of sum(), expand()) is copied with a fill per run; other strides elementwise
+    rng = np.random.default_rng(0)
+    for shape, target in [((), (3, 5, 7)), ((5, 1), (5, 9)), ((1, 9), (5, 9)), ((4, 1, 1), (2, 4, 3, 3))]:
+        v = (rng.standard_normal(shape) * 10).astype(src_dtype)
+        t = tocha.tensor(v).expand(*target)
+        ref = np.broadcast_to(v, target)
+        np.testing.assert_array_equal(t.contiguous().numpy(), ref)
+        np.testing.assert_array_equal(t.to(tocha.float32).numpy(), ref.astype(np.float32))
+        out = tocha.zeros(*target, dtype=tocha.float64)
+        out.copy_(t)
+        np.testing.assert_array_equal(out.numpy(), ref.astype(np.float64))

@@ -609,6 +609,8 @@ void copy_(const Array& dst, const Array& src) {
             const TS* x = (const TS*)p[1];
             for (int64_t i = 0; i < n; ++i) o[i] = (TD)x[i];
           }
+        } else if (st[0] == sizeof(TD) && st[1] == 0) {  // broadcast value (e.g. the gradient of sum())
+          std::fill((TD*)p[0], (TD*)p[0] + n, (TD) * (const TS*)p[1]);
         } else {
           for (int64_t i = 0; i < n; ++i) *(TD*)(p[0] + i * st[0]) = (TD) * (const TS*)(p[1] + i * st[1]);
         }
