@@ -2,7 +2,7 @@
 
     python benchmarks/bench_nn_layers.py [--repeats N] [--threads T] [--json out.json]
 
-Cases: BatchNorm2d (64, 32, 28, 28) train fwd+bwd; softmax + cross-entropy fwd+bwd on (256, 10) and
+Cases: BatchNorm2d (64, 32, 28, 28) and BatchNorm1d (2000, 512) train fwd+bwd; softmax + cross-entropy fwd+bwd on (256, 10) and
 (256, 1000) logits; LayerNorm (4096, 512) fwd+bwd; ELU/SELU/GELU (2^20) fwd+bwd. Outputs are checked
 against PyTorch before timing; the two libraries are timed alternately. Prints a Markdown table of medians (ms) and the ratio
 torch / tocha (> 1 means tocha is faster).
@@ -65,6 +65,14 @@ def case_batchnorm():
     return _checked("BatchNorm2d (64,32,28,28) fwd+bwd", pair, 1e-3, 1e-3)
 
 
+def case_batchnorm1d():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2000, 512)).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    pair = _pair(tnn.BatchNorm1d(512), torch.nn.BatchNorm1d(512), x, g)
+    return _checked("BatchNorm1d (2000,512) fwd+bwd", pair, 1e-3, 1e-3)
+
+
 def case_ce(n, c):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((n, c)).astype(np.float32)
@@ -99,7 +107,7 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
         tocha.set_num_threads(args.threads)
-    cases = [case_batchnorm(), case_ce(256, 10), case_ce(256, 1000), case_layernorm(), case_act("elu"),
+    cases = [case_batchnorm(), case_batchnorm1d(), case_ce(256, 10), case_ce(256, 1000), case_layernorm(), case_act("elu"),
              case_act("selu"), case_act("gelu")]
     rows = []
     print(f"threads: tocha {tocha.get_num_threads()}, torch {torch.get_num_threads()}; "
