@@ -75,7 +75,7 @@ inline void grad_sums(const T* g, const T* x, const T* w, int64_t n, T m, double
 // the baseline build) in blocks of kBlock elements whose totals are added in double: float32 rows go
 // at load speed, long rows keep O(kBlock / lanes) ulp error. Fixed order: identical for any thread count.
 constexpr int64_t kBlock = 2048;
-constexpr int64_t kCols = 32;  // batch norm on (N, C): channels per block (norm_impl.h, S == 1 paths)
+constexpr int64_t kCols = 64;  // batch norm on (N, C): channels per block (norm_impl.h, S == 1 paths)
 // (internal inline helpers: the baseline build's note that 32-byte vectors change the ABI is moot)
 #pragma GCC diagnostic ignored "-Wpsabi"
 template <typename T> struct VecOf;   // (an attribute on an alias template would be dropped)
