@@ -1629,6 +1629,8 @@ class MatMul(Function):
 @register()
 def matmul(input, other):
     """Matrix product with PyTorch's 1-d promotion and batch broadcasting."""
+    if isinstance(input, Tensor):
+        return _matmul_dunder(input, other)  # the kernel directly when nothing is recorded
     return MatMul.apply(input, other)
 
 
