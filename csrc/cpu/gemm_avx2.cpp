@@ -291,8 +291,12 @@ inline void store_row_t(T* c, V v0, V v1, bool accum, V b0, V b1, bool has_bias)
 }
 
 // The tile's k loop (LOOP fills the 12 accumulators: packed panels or unpacked operands) and its store.
+// always_inline (and the loop lambdas below): one flat function per (T, ACT, RV) and operand form, as if
+// written out by hand. Out of line, the lambda closure (references to every argument) and the extra call
+// cost 64^3 6.12 -> 5.70 us and 288x64x576 (a conv input gradient) 201 -> 196 us when removed (1 thread).
 template <typename T, Act ACT, typename LOOP>
-inline void tile_t(LOOP&& loop, T* C, int64_t ldc, int m, int n, bool accum, const T* bias) {
+__attribute__((always_inline)) inline void tile_t(LOOP&& loop, T* C, int64_t ldc, int m, int n, bool accum,
+                                                  const T* bias) {
   using S = Tile<T>;
   using V = typename S::V;
   constexpr int NR = 2 * S::L;
@@ -345,7 +349,7 @@ template <typename T, Act ACT, int RV>
 void kernel_t(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int m, int n, bool accum, const T* bias) {
   using V = typename Tile<T>::V;
   tile_t<T, ACT>([&](V& c00, V& c01, V& c10, V& c11, V& c20, V& c21, V& c30, V& c31, V& c40, V& c41, V& c50,
-                     V& c51) { Tile<T>::template loop<RV>(kc, A, B, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51); },
+                     V& c51) __attribute__((always_inline)) { Tile<T>::template loop<RV>(kc, A, B, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51); },
                  C, ldc, m, n, accum, bias);
 }
 
@@ -356,7 +360,7 @@ void kernel_sup_t(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* B, 
                   int m, int n, bool accum, const T* bias) {
   using V = typename Tile<T>::V;
   tile_t<T, ACT>([&](V& c00, V& c01, V& c10, V& c11, V& c20, V& c21, V& c30, V& c31, V& c40, V& c41, V& c50,
-                     V& c51) { sup_loop<T, RV>(kc, A, rsa, csa, B, rsb, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51); },
+                     V& c51) __attribute__((always_inline)) { sup_loop<T, RV>(kc, A, rsa, csa, B, rsb, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51); },
                  C, ldc, m, n, accum, bias);
 }
 
