@@ -57,6 +57,15 @@
 //   14x14 5.48 -> 5.54, 32x32 26.29 -> 26.10, 5x5 2.23 -> 2.17, conv1d 2.13 -> 2.15 -> within +-1%, not kept.
 //   Weight gradient with dW_g += gy @ col^T instead of dW_g^T += col @ gy^T on these shapes: slower on all
 //   (32x32 26.4 vs 27.0, 5x5 2.21 vs 2.49, mnist1 0.54 vs 0.90).
+//   Winograd F(2x2, 3x3) forward (stride 1, groups 1; 2026-12-05, Zen 4, 1 thread, median of 15): per image a
+//   zero-padded copy, input transform (row combinations over whole rows, then per-tile column combinations,
+//   vectorised over tiles), 16 GEMMs M_xi (K x Tc) = U_xi (K x C) @ V_xi (C x Tc) on chunks of ~128 tiles,
+//   output transform. Exact to float32/float64 rounding (max error vs float64 torch below im2col's), but
+//   im2col vs Winograd fwd ms: (64,32,26,26) 14.85 vs 13.2, (64,32,14,14) p1 4.88 vs 5.2-5.35, (32,64,32,32)
+//   p1 23.9 vs 21.4; chunks of ~320 tiles: 26x26 15.9, 32x32 21.3. The 2.25x fewer multiply-adds run as
+//   small GEMMs (K = 64, C = 32-64, ~120 tiles, edge panels) at ~70 GFLOP/s, and the transforms took ~29 %
+//   of the time: not kept (forward-only 10 % on two shapes, a loss on one). Worth redoing with SIMD
+//   transforms across channels and larger tile chunks, and for the input gradient too.
 // Choice direct vs im2col, measured (1 thread, min of 5, loaded 2-core Zen3; tocha._C.set_conv_algo(0|1)
 // forces a path; script: fwd and x.sum().backward() timed alternately per path):
 //   depthwise (32,64,32,32) 3x3 groups=64 pad 1: im2col fwd 86.9 ms, fwd+bwd 599 ms | direct 50.9 / 208 ms
