@@ -96,7 +96,7 @@ namespace {
 
 // RV = rows * 10 + vectors: 62 (full tile), 42, 22, 61
 template <int RV>
-inline void f32_6x16_loop(int64_t kc, const float* a, const float* b, __m256& c00, __m256& c01, __m256& c10,
+__attribute__((always_inline)) inline void f32_6x16_loop(int64_t kc, const float* a, const float* b, __m256& c00, __m256& c01, __m256& c10,
                           __m256& c11, __m256& c20, __m256& c21, __m256& c30, __m256& c31, __m256& c40,
                           __m256& c41, __m256& c50, __m256& c51) {
   int64_t k4 = kc >> 2, k1 = kc & 3;
@@ -110,7 +110,7 @@ inline void f32_6x16_loop(int64_t kc, const float* a, const float* b, __m256& c0
 }
 
 template <int RV>
-inline void f64_6x8_loop(int64_t kc, const double* a, const double* b, __m256d& c00, __m256d& c01, __m256d& c10,
+__attribute__((always_inline)) inline void f64_6x8_loop(int64_t kc, const double* a, const double* b, __m256d& c00, __m256d& c01, __m256d& c10,
                          __m256d& c11, __m256d& c20, __m256d& c21, __m256d& c30, __m256d& c31, __m256d& c40,
                          __m256d& c41, __m256d& c50, __m256d& c51) {
   int64_t k4 = kc >> 2, k1 = kc & 3;
@@ -179,7 +179,7 @@ inline void f64_6x8_loop(int64_t kc, const double* a, const double* b, __m256d& 
 // RV as above; rsa / csa / rsb in elements. Rows >= the RV's row count and, for RV 61, the second B vector
 // are never read.
 template <typename T, int RV, typename V>
-inline void sup_loop(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* bp, int64_t rsb, V& c00, V& c01,
+__attribute__((always_inline)) inline void sup_loop(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* bp, int64_t rsb, V& c00, V& c01,
                      V& c10, V& c11, V& c20, V& c21, V& c30, V& c31, V& c40, V& c41, V& c50, V& c51) {
   int64_t k4 = kc >> 2, k1 = kc & 3;
   const int64_t r = rsa * int64_t(sizeof(T)), ca = csa * int64_t(sizeof(T)), rb = rsb * int64_t(sizeof(T));
@@ -248,7 +248,7 @@ template <> struct Tile<float> {
     _mm256_storeu_ps(c, v);
   }
   template <int RV>
-  static void loop(int64_t kc, const float* a, const float* b, V& c00, V& c01, V& c10, V& c11, V& c20, V& c21,
+  __attribute__((always_inline)) static void loop(int64_t kc, const float* a, const float* b, V& c00, V& c01, V& c10, V& c11, V& c20, V& c21,
                    V& c30, V& c31, V& c40, V& c41, V& c50, V& c51) {
     f32_6x16_loop<RV>(kc, a, b, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
   }
@@ -268,7 +268,7 @@ template <> struct Tile<double> {
       for (int j = 0; j < L; ++j) c[j] = c[j] * 0.5 * std::erfc(c[j] * -0.70710678118654752440);
   }
   template <int RV>
-  static void loop(int64_t kc, const double* a, const double* b, V& c00, V& c01, V& c10, V& c11, V& c20,
+  __attribute__((always_inline)) static void loop(int64_t kc, const double* a, const double* b, V& c00, V& c01, V& c10, V& c11, V& c20,
                    V& c21, V& c30, V& c31, V& c40, V& c41, V& c50, V& c51) {
     f64_6x8_loop<RV>(kc, a, b, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
   }
