@@ -222,3 +222,26 @@ def test_generic_isa_path_in_subprocess():
     env = dict(os.environ, TOCHA_CPU_ISA="generic")
     r = subprocess.run([sys.executable, "-c", GENERIC_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("m,k,n", [(13, 20, 33), (7, 5, 3), (100, 300, 90)])
+def test_matmul_expanded_and_stepped_operands(m, k, n):
+    # stride-0 rows/columns (expand) and stepped slices, read in place by the small-problem path and packed
+    # by the blocked one; checked against float64 NumPy
+    rng = np.random.default_rng(m * k + n)
+    row = rng.standard_normal((1, k)).astype(np.float32)
+    brow = rng.standard_normal((1, n)).astype(np.float32)
+    bcol = rng.standard_normal((k, 1)).astype(np.float32)
+    big = rng.standard_normal((3 * m + 3, 2 * k + 2)).astype(np.float32)
+    bigb = rng.standard_normal((2 * k + 2, 2 * n + 2)).astype(np.float32)
+    cases = [
+        (tocha.tensor(row).expand(m, k), np.broadcast_to(row, (m, k)), tocha.tensor(bigb)[::2, ::2][:k, :n],
+         bigb[::2, ::2][:k, :n]),
+        (tocha.tensor(big)[::3, 1::2][:m, :k], big[::3, 1::2][:m, :k], tocha.tensor(brow).expand(k, n),
+         np.broadcast_to(brow, (k, n))),
+        (tocha.tensor(big)[::3, 1::2][:m, :k], big[::3, 1::2][:m, :k], tocha.tensor(bcol).expand(k, n),
+         np.broadcast_to(bcol, (k, n))),
+    ]
+    for ta, na, tb, nb in cases:
+        ref = na.astype(np.float64) @ nb.astype(np.float64)
+        np.testing.assert_allclose((ta @ tb).numpy(), ref, rtol=1e-4, atol=1e-4 * np.sqrt(k))
