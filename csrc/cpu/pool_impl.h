@@ -126,8 +126,7 @@ void max_pool_planes(const T* x, int64_t P, int64_t H, int64_t W, const PoolPara
                      T* y, int64_t* idx, int nt) {
   const bool two = p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.ph == 0 && p.pw == 0 && p.dh == 1 &&
                    p.dw == 1 && 2 * OH <= H && 2 * OW <= W && H * W < (int64_t(1) << 31);
-  TOCHA_OMP_PARALLEL_FOR(nt)
-  for (int64_t pl = 0; pl < P; ++pl) {
+  parallel_for(nt, P, [&](int64_t pl) {
     const T* xi = x + pl * H * W;
     T* yo = y + pl * OH * OW;
     int64_t* io = idx + pl * OH * OW;
@@ -138,7 +137,7 @@ void max_pool_planes(const T* x, int64_t P, int64_t H, int64_t W, const PoolPara
     } else if (p.sw == 1) max_pool_plane<T, 1>(xi, H, W, p, OH, OW, yo, io);
     else if (p.sw == 2) max_pool_plane<T, 2>(xi, H, W, p, OH, OW, yo, io);
     else max_pool_plane<T, 0>(xi, H, W, p, OH, OW, yo, io);
-  }
+  });
 }
 template void max_pool_planes<float>(const float*, int64_t, int64_t, int64_t, const PoolParams&, int64_t, int64_t,
                                      float*, int64_t*, int);
