@@ -76,17 +76,14 @@ inline void grad_sums(const T* g, const T* x, const T* w, int64_t n, T m, double
 // the baseline build) in blocks of kBlock elements whose totals are added in double: float32 rows go
 // at load speed, long rows keep O(kBlock / lanes) ulp error. Fixed order: identical for any thread count.
 constexpr int64_t kBlock = 2048;
-// Batch norm on (N, C): channel-block width, one block per thread (at most kMaxCols channels, so the
-// per-channel accumulators stay in L1/L2): each thread streams its whole row segments in order, which the
-// hardware prefetcher follows. Measured (2000 x 512 fwd+bwd, 1 thread, alone / after a torch step evicted
-// the caches): 64-channel blocks 1.13-1.19 / 1.88-2.05 ms, 16-32-channel blocks sized for the second sweep to
-// hit L2 2.19 / 2.83 ms, one block 0.91 / 1.40 ms (torch 1.45). The width never changes a result: every
-// channel sums its rows in order n = 0..N-1 whatever block it falls in.
-constexpr int64_t kMaxCols = 1024;
-inline int64_t col_block(int64_t C, int nt) {
-  const int64_t per = (C + nt - 1) / nt;
-  return std::min(kMaxCols, std::max<int64_t>(16, (per + 15) / 16 * 16));
-}
+// Batch norm on (N, C): row slices, a function of N only (<= 16, >= 64 rows each), so the summation order
+// -- and the bits -- never depend on the thread count. Each slice streams whole rows (the hardware prefetcher
+// follows them) into per-channel partial sums. Measured (2000 x 512 fwd+bwd, alone / right after a torch
+// step evicted the caches, 1 thread): per-channel column walks 11.6 ms forward alone; 64-channel blocks
+// 1.13-1.19 / 1.88-2.05 ms; 16-32-channel blocks sized for L2 with software prefetch 2.19 / 2.83; one
+// channel block per thread 0.91 / 1.40-1.57 (torch 1.45-1.48); row slices 0.92 / 1.59-1.81 -- and at 2 threads
+// 0.49 / 0.85-0.95 ms against one channel block per thread's 0.66 / 1.10-1.36 (torch 0.82-0.96).
+inline int64_t row_slices(int64_t N) { return std::max<int64_t>(1, std::min<int64_t>(16, N / 64)); }
 // (internal inline helpers: the baseline build's note that 32-byte vectors change the ABI is moot)
 #pragma GCC diagnostic ignored "-Wpsabi"
 template <typename T> struct VecOf;   // (an attribute on an alias template would be dropped)
@@ -249,29 +246,36 @@ std::tuple<Array, Array, Array> batch_norm_forward(const Array& x_, const std::o
       return {(T)((wp ? (double)wp[c] : 1.0) * inv), bp ? bp[c] : T(0), mhi, (T)(mean - (double)mhi)};
     };
     if (S == 1) {
-      // (N, C) input (BatchNorm1d on features): each channel is a column. Channel blocks (col_block), each
-      // swept row by row -- contiguous segments streamed in order, vectorised over c -- instead of one
-      // strided column walk per channel; every channel still sums its rows in order n = 0..N-1.
-      const int64_t bw = col_block(C, nt), nb = (C + bw - 1) / bw;
-      parallel_for(nt, nb, [&](int64_t blk) {
-        const int64_t c0 = blk * bw, nc = std::min(bw, C - c0);
-        std::vector<double> acc(3 * nc, 0.0);
-        double *K = acc.data(), *s1 = K + nc, *s2 = s1 + nc;
-        std::vector<T> coef(4 * nc);
-        T *sc = coef.data(), *sh = sc + nc, *mhi = sh + nc, *mlo = mhi + nc;
-        for (int64_t j = 0; j < nc; ++j) K[j] = training ? (double)xp[c0 + j] : 0.0;
-        if (training)
-          for (int64_t n = 0; n < N; ++n) {
-            const T* xr = xp + n * C + c0;
-            for (int64_t j = 0; j < nc; ++j) { double d = (double)xr[j] - K[j]; s1[j] += d; s2[j] += d * d; }
+      // (N, C) input (BatchNorm1d on features): each channel is a column. Fixed row slices (a function of N
+      // only) each stream whole rows into per-channel partial sums; the partials are added in slice order,
+      // then the rows are normalised slice by slice. Same bits for any thread count.
+      const int64_t ns = row_slices(N);
+      std::vector<double> Kc(C, 0.0), part(size_t(ns) * 2 * C, 0.0);
+      std::vector<T> coef(4 * C);
+      T *sc = coef.data(), *sh = sc + C, *mhi = sh + C, *mlo = mhi + C;
+      if (training) {
+        for (int64_t c = 0; c < C; ++c) Kc[c] = (double)xp[c];
+        parallel_for(nt, ns, [&](int64_t sl) {
+          double* __restrict s1 = part.data() + sl * 2 * C;
+          double* __restrict s2 = s1 + C;
+          const double* __restrict K = Kc.data();
+          for (int64_t n = N * sl / ns; n < N * (sl + 1) / ns; ++n) {
+            const T* __restrict xr = xp + n * C;
+            for (int64_t c = 0; c < C; ++c) { double d = (double)xr[c] - K[c]; s1[c] += d; s2[c] += d * d; }
           }
-        for (int64_t j = 0; j < nc; ++j) {
-          const Affine af = finish(c0 + j, K[j], s1[j], s2[j]);
-          sc[j] = af.sc; sh[j] = af.sh; mhi[j] = af.mhi; mlo[j] = af.mlo;
-        }
-        for (int64_t n = 0; n < N; ++n) {
-          const T* xr = xp + n * C + c0; T* yr = yp + n * C + c0;
-          for (int64_t j = 0; j < nc; ++j) yr[j] = ((xr[j] - mhi[j]) - mlo[j]) * sc[j] + sh[j];
+        });
+      }
+      for (int64_t c = 0; c < C; ++c) {
+        double s1 = 0, s2 = 0;
+        for (int64_t sl = 0; sl < ns; ++sl) { s1 += part[sl * 2 * C + c]; s2 += part[sl * 2 * C + C + c]; }
+        const Affine af = finish(c, Kc[c], s1, s2);
+        sc[c] = af.sc; sh[c] = af.sh; mhi[c] = af.mhi; mlo[c] = af.mlo;
+      }
+      parallel_for(nt, ns, [&](int64_t sl) {
+        for (int64_t n = N * sl / ns; n < N * (sl + 1) / ns; ++n) {
+          const T* __restrict xr = xp + n * C;
+          T* __restrict yr = yp + n * C;
+          for (int64_t c = 0; c < C; ++c) yr[c] = ((xr[c] - mhi[c]) - mlo[c]) * sc[c] + sh[c];
         }
       });
     } else {
@@ -333,26 +337,36 @@ std::tuple<Array, Array, Array> batch_norm_backward(const Array& grad_, const Ar
       return {k, T(0), T(0)};
     };
     const bool full = training && M > 0;
-    if (S == 1) {  // (N, C): channel blocks swept row by row, as in the forward
-      const int64_t bw = col_block(C, nt), nb = (C + bw - 1) / bw;
-      parallel_for(nt, nb, [&](int64_t blk) {
-        const int64_t c0 = blk * bw, nc = std::min(bw, C - c0);
-        std::vector<double> acc(2 * nc, 0.0);
-        double *sg = acc.data(), *sgx = sg + nc;
-        std::vector<T> coef(4 * nc);
-        T *m = coef.data(), *k = m + nc, *a = k + nc, *b = a + nc;
-        for (int64_t j = 0; j < nc; ++j) m[j] = mp[c0 + j];
-        for (int64_t n = 0; n < N; ++n) {
-          const T* gr = gp + n * C + c0; const T* xr = xp + n * C + c0;
-          for (int64_t j = 0; j < nc; ++j) { double gv = (double)gr[j]; sg[j] += gv; sgx[j] += gv * (double)(xr[j] - m[j]); }
+    if (S == 1) {  // (N, C): per-slice partial sums over whole rows, added in slice order, as in the forward
+      const int64_t ns = row_slices(N);
+      std::vector<double> part(size_t(ns) * 2 * C, 0.0);
+      std::vector<T> coef(4 * C);
+      T *m = coef.data(), *k = m + C, *a = k + C, *b = a + C;
+      for (int64_t c = 0; c < C; ++c) m[c] = mp[c];
+      parallel_for(nt, ns, [&](int64_t sl) {
+        double* __restrict sg = part.data() + sl * 2 * C;
+        double* __restrict sgx = sg + C;
+        for (int64_t n = N * sl / ns; n < N * (sl + 1) / ns; ++n) {
+          const T* __restrict gr = gp + n * C;
+          const T* __restrict xr = xp + n * C;
+          for (int64_t c = 0; c < C; ++c) { double gv = (double)gr[c]; sg[c] += gv; sgx[c] += gv * (double)(xr[c] - m[c]); }
         }
-        for (int64_t j = 0; j < nc; ++j) { const Coef cf = finish(c0 + j, sg[j], sgx[j]); k[j] = cf.k; a[j] = cf.a; b[j] = cf.b; }
-        for (int64_t n = 0; n < N; ++n) {
-          const T* gr = gp + n * C + c0; const T* xr = xp + n * C + c0; T* o = gxp + n * C + c0;
+      });
+      for (int64_t c = 0; c < C; ++c) {
+        double sg = 0, sgx = 0;
+        for (int64_t sl = 0; sl < ns; ++sl) { sg += part[sl * 2 * C + c]; sgx += part[sl * 2 * C + C + c]; }
+        const Coef cf = finish(c, sg, sgx);
+        k[c] = cf.k; a[c] = cf.a; b[c] = cf.b;
+      }
+      parallel_for(nt, ns, [&](int64_t sl) {
+        for (int64_t n = N * sl / ns; n < N * (sl + 1) / ns; ++n) {
+          const T* __restrict gr = gp + n * C;
+          const T* __restrict xr = xp + n * C;
+          T* __restrict o = gxp + n * C;
           if (full)
-            for (int64_t j = 0; j < nc; ++j) o[j] = k[j] * (gr[j] - a[j] - (xr[j] - m[j]) * b[j]);
+            for (int64_t c = 0; c < C; ++c) o[c] = k[c] * (gr[c] - a[c] - (xr[c] - m[c]) * b[c]);
           else
-            for (int64_t j = 0; j < nc; ++j) o[j] = k[j] * gr[j];
+            for (int64_t c = 0; c < C; ++c) o[c] = k[c] * gr[c];
         }
       });
     } else {
