@@ -34,6 +34,10 @@ __all__ = [
 # ------------------------------------------------------------------------------------------- helpers
 def _tuple(v, n, name, op):
     """int or sequence of n ints -> tuple of n Python ints (TypeError/ValueError otherwise)."""
+    if type(v) is int:  # the common cases first: the numbers.Integral ABC check costs ~0.3 us
+        return (v,) * n
+    if type(v) is tuple and len(v) == n and all(type(e) is int for e in v):
+        return v
     if isinstance(v, numbers.Integral) and not isinstance(v, bool):
         return (int(v),) * n
     if isinstance(v, (tuple, list)):
