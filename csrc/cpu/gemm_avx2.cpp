@@ -59,31 +59,38 @@ namespace {
   TOCHA_ROW1(OPB, OPF, ASZ, u, 0) TOCHA_ROW1(OPB, OPF, ASZ, u, 1) TOCHA_ROW1(OPB, OPF, ASZ, u, 2)     \
   TOCHA_ROW1(OPB, OPF, ASZ, u, 3) TOCHA_ROW1(OPB, OPF, ASZ, u, 4) TOCHA_ROW1(OPB, OPF, ASZ, u, 5)
 
-// ASZ = bytes of A per k (6 elements), BSZ = bytes of B per k (64)
-#define TOCHA_KLOOP(STEP, OPM, OPB, OPF, ASZ, BSZ)                                             \
+// The k-loop skeleton shared by the packed and the in-place loops: zero the 12 accumulators, run BODY4 (four k
+// steps and their pointer updates) k4 times, then BODY1 (one k step) k1 times.
+#define TOCHA_KLOOP_SKELETON(BODY4, BODY1)                                                     \
   ZERO("c00") ZERO("c01") ZERO("c10") ZERO("c11") ZERO("c20") ZERO("c21")                      \
   ZERO("c30") ZERO("c31") ZERO("c40") ZERO("c41") ZERO("c50") ZERO("c51")                      \
   "test %[k4], %[k4]\n\t"                                                                      \
   "jz 2f\n\t"                                                                                  \
   ".p2align 5\n\t"                                                                             \
   "1:\n\t"                                                                                     \
-  "prefetcht0 " #ASZ "*16(%[a])\n\t"                                                          \
-  STEP(OPM, OPB, OPF, ASZ, BSZ, 0) STEP(OPM, OPB, OPF, ASZ, BSZ, 1)                            \
-  STEP(OPM, OPB, OPF, ASZ, BSZ, 2) STEP(OPM, OPB, OPF, ASZ, BSZ, 3)                            \
-  "add $" #ASZ "*4, %[a]\n\t"                                                                  \
-  "add $" #BSZ "*4, %[b]\n\t"                                                                  \
+  BODY4                                                                                        \
   "dec %[k4]\n\t"                                                                              \
   "jnz 1b\n\t"                                                                                 \
   "2:\n\t"                                                                                     \
   "test %[k1], %[k1]\n\t"                                                                      \
   "jz 4f\n\t"                                                                                  \
   "3:\n\t"                                                                                     \
-  STEP(OPM, OPB, OPF, ASZ, BSZ, 0)                                                             \
-  "add $" #ASZ ", %[a]\n\t"                                                                    \
-  "add $" #BSZ ", %[b]\n\t"                                                                    \
+  BODY1                                                                                        \
   "dec %[k1]\n\t"                                                                              \
   "jnz 3b\n\t"                                                                                 \
   "4:\n\t"
+
+// Packed panels: ASZ = bytes of A per k (6 elements), BSZ = bytes of B per k (64); steps address by
+// displacement and the pointers advance once per BODY4 / BODY1.
+#define TOCHA_KLOOP(STEP, OPM, OPB, OPF, ASZ, BSZ)                                             \
+  TOCHA_KLOOP_SKELETON("prefetcht0 " #ASZ "*16(%[a])\n\t"                                     \
+                       STEP(OPM, OPB, OPF, ASZ, BSZ, 0) STEP(OPM, OPB, OPF, ASZ, BSZ, 1)       \
+                       STEP(OPM, OPB, OPF, ASZ, BSZ, 2) STEP(OPM, OPB, OPF, ASZ, BSZ, 3)       \
+                       "add $" #ASZ "*4, %[a]\n\t"                                             \
+                       "add $" #BSZ "*4, %[b]\n\t",                                            \
+                       STEP(OPM, OPB, OPF, ASZ, BSZ, 0)                                        \
+                       "add $" #ASZ ", %[a]\n\t"                                               \
+                       "add $" #BSZ ", %[b]\n\t")
 
 #define TOCHA_KLOOP_ASM(STEP, OPM, OPB, OPF, ASZ, BSZ)                                                         \
   __asm__ volatile(TOCHA_KLOOP(STEP, OPM, OPB, OPF, ASZ, BSZ)                                                  \
@@ -94,34 +101,31 @@ namespace {
                    :                                                                                           \
                    : "cc", "memory")
 
-// RV = rows * 10 + vectors: 62 (full tile), 42, 22, 61
-template <int RV>
-__attribute__((always_inline)) inline void f32_6x16_loop(int64_t kc, const float* a, const float* b, __m256& c00, __m256& c01, __m256& c10,
-                          __m256& c11, __m256& c20, __m256& c21, __m256& c30, __m256& c31, __m256& c40,
-                          __m256& c41, __m256& c50, __m256& c51) {
+// RV = rows * 10 + vectors: 62 (full tile), 42, 22, 61. V = __m256 (float, 6x16 tile) or __m256d (double,
+// 6x8 tile); ASZ = 6 * sizeof(T).
+template <typename T, int RV, typename V>
+__attribute__((always_inline)) inline void packed_loop(int64_t kc, const T* a, const T* b, V& c00, V& c01, V& c10,
+                                                       V& c11, V& c20, V& c21, V& c30, V& c31, V& c40, V& c41,
+                                                       V& c50, V& c51) {
   int64_t k4 = kc >> 2, k1 = kc & 3;
-  __m256 b0, b1, t;
+  V b0, b1, t;
+  if constexpr (sizeof(T) == 4) {
 #define ZERO(c) "vxorps %[" c "], %[" c "], %[" c "]\n\t"
-  if constexpr (RV == 62) TOCHA_KLOOP_ASM(TOCHA_STEP62, "vmovaps", "vbroadcastss", "vfmadd231ps", 24, 64);
-  else if constexpr (RV == 42) TOCHA_KLOOP_ASM(TOCHA_STEP42, "vmovaps", "vbroadcastss", "vfmadd231ps", 24, 64);
-  else if constexpr (RV == 22) TOCHA_KLOOP_ASM(TOCHA_STEP22, "vmovaps", "vbroadcastss", "vfmadd231ps", 24, 64);
-  else TOCHA_KLOOP_ASM(TOCHA_STEP61, "vmovaps", "vbroadcastss", "vfmadd231ps", 24, 64);
+    if constexpr (RV == 62) TOCHA_KLOOP_ASM(TOCHA_STEP62, "vmovaps", "vbroadcastss", "vfmadd231ps", 24, 64);
+    else if constexpr (RV == 42) TOCHA_KLOOP_ASM(TOCHA_STEP42, "vmovaps", "vbroadcastss", "vfmadd231ps", 24, 64);
+    else if constexpr (RV == 22) TOCHA_KLOOP_ASM(TOCHA_STEP22, "vmovaps", "vbroadcastss", "vfmadd231ps", 24, 64);
+    else TOCHA_KLOOP_ASM(TOCHA_STEP61, "vmovaps", "vbroadcastss", "vfmadd231ps", 24, 64);
 #undef ZERO
+  } else {
+#define ZERO(c) "vxorpd %[" c "], %[" c "], %[" c "]\n\t"
+    if constexpr (RV == 62) TOCHA_KLOOP_ASM(TOCHA_STEP62, "vmovapd", "vbroadcastsd", "vfmadd231pd", 48, 64);
+    else if constexpr (RV == 42) TOCHA_KLOOP_ASM(TOCHA_STEP42, "vmovapd", "vbroadcastsd", "vfmadd231pd", 48, 64);
+    else if constexpr (RV == 22) TOCHA_KLOOP_ASM(TOCHA_STEP22, "vmovapd", "vbroadcastsd", "vfmadd231pd", 48, 64);
+    else TOCHA_KLOOP_ASM(TOCHA_STEP61, "vmovapd", "vbroadcastsd", "vfmadd231pd", 48, 64);
+#undef ZERO
+  }
 }
 
-template <int RV>
-__attribute__((always_inline)) inline void f64_6x8_loop(int64_t kc, const double* a, const double* b, __m256d& c00, __m256d& c01, __m256d& c10,
-                         __m256d& c11, __m256d& c20, __m256d& c21, __m256d& c30, __m256d& c31, __m256d& c40,
-                         __m256d& c41, __m256d& c50, __m256d& c51) {
-  int64_t k4 = kc >> 2, k1 = kc & 3;
-  __m256d b0, b1, t;
-#define ZERO(c) "vxorpd %[" c "], %[" c "], %[" c "]\n\t"
-  if constexpr (RV == 62) TOCHA_KLOOP_ASM(TOCHA_STEP62, "vmovapd", "vbroadcastsd", "vfmadd231pd", 48, 64);
-  else if constexpr (RV == 42) TOCHA_KLOOP_ASM(TOCHA_STEP42, "vmovapd", "vbroadcastsd", "vfmadd231pd", 48, 64);
-  else if constexpr (RV == 22) TOCHA_KLOOP_ASM(TOCHA_STEP22, "vmovapd", "vbroadcastsd", "vfmadd231pd", 48, 64);
-  else TOCHA_KLOOP_ASM(TOCHA_STEP61, "vmovapd", "vbroadcastsd", "vfmadd231pd", 48, 64);
-#undef ZERO
-}
 // ---- Unpacked ("sup", small-unpacked) k loops: the same per-k FMAs as above, reading A and B in place.
 // A(i, k) at a0 + i*r (rows 0-2) / a3 + (i-3)*r (rows 3-5, a3 = a0 + 3r), both advanced by ca per k; B row k
 // at b, advanced by rb per k (unit column stride, 2 vectors). Any strides: r / ca / rb are byte strides, so
@@ -150,23 +154,8 @@ __attribute__((always_inline)) inline void f64_6x8_loop(int64_t kc, const double
   TOCHA_SB1(OPM) TOCHA_SROW1(OPB, OPF, 0) TOCHA_SROW1(OPB, OPF, 1) TOCHA_SROW1(OPB, OPF, 2)               \
   TOCHA_SROW1(OPB, OPF, 3) TOCHA_SROW1(OPB, OPF, 4) TOCHA_SROW1(OPB, OPF, 5) TOCHA_SADV
 #define TOCHA_SKLOOP(STEP, OPM, OPB, OPF)                                                      \
-  ZERO("c00") ZERO("c01") ZERO("c10") ZERO("c11") ZERO("c20") ZERO("c21")                      \
-  ZERO("c30") ZERO("c31") ZERO("c40") ZERO("c41") ZERO("c50") ZERO("c51")                      \
-  "test %[k4], %[k4]\n\t"                                                                      \
-  "jz 2f\n\t"                                                                                  \
-  ".p2align 5\n\t"                                                                             \
-  "1:\n\t"                                                                                     \
-  STEP(OPM, OPB, OPF) STEP(OPM, OPB, OPF) STEP(OPM, OPB, OPF) STEP(OPM, OPB, OPF)              \
-  "dec %[k4]\n\t"                                                                              \
-  "jnz 1b\n\t"                                                                                 \
-  "2:\n\t"                                                                                     \
-  "test %[k1], %[k1]\n\t"                                                                      \
-  "jz 4f\n\t"                                                                                  \
-  "3:\n\t"                                                                                     \
-  STEP(OPM, OPB, OPF)                                                                          \
-  "dec %[k1]\n\t"                                                                              \
-  "jnz 3b\n\t"                                                                                 \
-  "4:\n\t"
+  TOCHA_KLOOP_SKELETON(STEP(OPM, OPB, OPF) STEP(OPM, OPB, OPF) STEP(OPM, OPB, OPF) STEP(OPM, OPB, OPF), \
+                       STEP(OPM, OPB, OPF))
 #define TOCHA_SKLOOP_ASM(STEP, OPM, OPB, OPF)                                                                  \
   __asm__ volatile(TOCHA_SKLOOP(STEP, OPM, OPB, OPF)                                                           \
                    : [a0] "+r"(a0), [a3] "+r"(a3), [b] "+r"(b), [k4] "+r"(k4), [k1] "+r"(k1), [b0] "=&x"(b0),  \
@@ -205,6 +194,7 @@ __attribute__((always_inline)) inline void sup_loop(int64_t kc, const T* a, int6
 }
 #undef TOCHA_SKLOOP_ASM
 #undef TOCHA_SKLOOP
+#undef TOCHA_KLOOP_SKELETON
 #undef TOCHA_SSTEP62
 #undef TOCHA_SSTEP42
 #undef TOCHA_SSTEP22
@@ -232,7 +222,7 @@ __attribute__((always_inline)) inline void sup_loop(int64_t kc, const T* a, int6
 
 // ---------------------------------------------------------------- 6 x (2 vectors) micro-kernels
 // One kernel body for both element types; Tile<T> supplies the vector type, lane count L (tile width 2L:
-// 6x16 float, 6x8 double), the asm k loop and the activation applied at the store.
+// 6x16 float, 6x8 double) and the activation applied at the store (the k loops are packed_loop / sup_loop).
 template <typename T> struct Tile;
 
 template <> struct Tile<float> {
@@ -246,11 +236,6 @@ template <> struct Tile<float> {
     if constexpr (ACT == Act::ReLU) v = _mm256_max_ps(_mm256_setzero_ps(), v);
     else if constexpr (ACT == Act::GELU) v = vec::gelu_v(v);  // shared with the elementwise GELU
     _mm256_storeu_ps(c, v);
-  }
-  template <int RV>
-  __attribute__((always_inline)) static void loop(int64_t kc, const float* a, const float* b, V& c00, V& c01, V& c10, V& c11, V& c20, V& c21,
-                   V& c30, V& c31, V& c40, V& c41, V& c50, V& c51) {
-    f32_6x16_loop<RV>(kc, a, b, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
   }
 };
 
@@ -266,11 +251,6 @@ template <> struct Tile<double> {
     _mm256_storeu_pd(c, v);
     if constexpr (ACT == Act::GELU)  // x/2 * erfc(-x/sqrt2) == x/2 * (1 + erf(x/sqrt2)), exact in double
       for (int j = 0; j < L; ++j) c[j] = c[j] * 0.5 * std::erfc(c[j] * -0.70710678118654752440);
-  }
-  template <int RV>
-  __attribute__((always_inline)) static void loop(int64_t kc, const double* a, const double* b, V& c00, V& c01, V& c10, V& c11, V& c20,
-                   V& c21, V& c30, V& c31, V& c40, V& c41, V& c50, V& c51) {
-    f64_6x8_loop<RV>(kc, a, b, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
   }
 };
 
@@ -349,7 +329,7 @@ template <typename T, Act ACT, int RV>
 void kernel_t(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int m, int n, bool accum, const T* bias) {
   using V = typename Tile<T>::V;
   tile_t<T, ACT>([&](V& c00, V& c01, V& c10, V& c11, V& c20, V& c21, V& c30, V& c31, V& c40, V& c41, V& c50,
-                     V& c51) __attribute__((always_inline)) { Tile<T>::template loop<RV>(kc, A, B, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51); },
+                     V& c51) __attribute__((always_inline)) { packed_loop<T, RV>(kc, A, B, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51); },
                  C, ldc, m, n, accum, bias);
 }
 
