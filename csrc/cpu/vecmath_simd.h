@@ -77,11 +77,11 @@ inline VI cvt_f2i(V a) { return TOCHA_MM(cvtps_epi32)(a); }
 
 inline V vabs(V x) { return bandnot(set1(-0.0f), x); }
 
-inline V exp_v(V x) {
+// e^(x - n ln2) for integer-valued n with |x - n ln2| <= ln2/2: the reduction (ln2 in hi + lo parts) and
+// Cephes' degree-5 polynomial, 1 + r + r^2 P(r). Shared by exp_v and tanh_big, which differ in how they
+// round n and apply 2^n.
+inline V exp_reduced(V x, V n) {
   using namespace c;
-  x = vmax(set1(kExpLo), x);  // operand order keeps NaN (maxps returns the 2nd operand on NaN)
-  x = vmin(set1(kExpHi), x);
-  V n = rnd(mul(x, set1(kLog2e)));
   V r = fnma(n, set1(kLn2Hi), x);
   r = fnma(n, set1(kLn2Lo), r);
   V p = set1(kExpP0);
@@ -90,7 +90,15 @@ inline V exp_v(V x) {
   p = fma(p, r, set1(kExpP3));
   p = fma(p, r, set1(kExpP4));
   p = fma(p, r, set1(kExpP5));
-  V y = fma(p, mul(r, r), add(r, set1(1.0f)));
+  return fma(p, mul(r, r), add(r, set1(1.0f)));
+}
+
+inline V exp_v(V x) {
+  using namespace c;
+  x = vmax(set1(kExpLo), x);  // operand order keeps NaN (maxps returns the 2nd operand on NaN)
+  x = vmin(set1(kExpHi), x);
+  V n = rnd(mul(x, set1(kLog2e)));
+  V y = exp_reduced(x, n);
   // 2^n as 2^n1 * 2^n2 (n1 = n >> 1): each factor is a normal float for n in [-150, 129]
   VI ni = cvt_f2i(n);
   VI n1 = isra(ni, 1);
@@ -151,22 +159,14 @@ inline V log_v(V x0) {
 
 // tanh(|x|) for |x| >= kTanhSmall as 1 - 2 / (e^{2|x|} + 1). 2|x| is capped at 19 (tanh rounds to 1 in
 // float32 from |x| = 9.01 on), so e^{2|x|} <= e^19 needs no overflow handling and a single 2^n scale
-// (n <= 28): this is exp_v's reduction and polynomial without its range guards. NaN propagates.
+// (n <= 28): exp_reduced without exp_v's range guards. NaN propagates.
 inline V tanh_big(V ax) {
   using namespace c;
   const V magic = set1(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer, kept in the low bits
   const V x = vmin(set1(19.0f), add(ax, ax));  // min returns the NaN operand (2nd)
   const V t = fma(x, set1(kLog2e), magic);
   const V n = sub(t, magic);
-  V r = fnma(n, set1(kLn2Hi), x);
-  r = fnma(n, set1(kLn2Lo), r);
-  V p = set1(kExpP0);
-  p = fma(p, r, set1(kExpP1));
-  p = fma(p, r, set1(kExpP2));
-  p = fma(p, r, set1(kExpP3));
-  p = fma(p, r, set1(kExpP4));
-  p = fma(p, r, set1(kExpP5));
-  V y = fma(p, mul(r, r), add(r, set1(1.0f)));
+  const V y = exp_reduced(x, n);
   // 2^n from t's low bits (t = 1.5 * 2^23 + n): (bits + 127) << 23 keeps only n + 127 in the exponent field
   const V s = as_f(isll(iadd(as_i(t), iset1(127)), 23));
   const V e = mul(y, s);
