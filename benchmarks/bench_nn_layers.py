@@ -57,20 +57,12 @@ def _checked(name, pair, atol, rtol):
     return name, run_t, run_p
 
 
-def case_batchnorm():
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((64, 32, 28, 28)).astype(np.float32)
+def case_module(name, tmod, pmod, shape, seed, atol, rtol):
+    """fwd+bwd of a tocha module and its torch twin on one random input (and output gradient) of ``shape``."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(np.float32)
     g = rng.standard_normal(x.shape).astype(np.float32)
-    pair = _pair(tnn.BatchNorm2d(32), torch.nn.BatchNorm2d(32), x, g)
-    return _checked("BatchNorm2d (64,32,28,28) fwd+bwd", pair, 1e-3, 1e-3)
-
-
-def case_batchnorm1d():
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((2000, 512)).astype(np.float32)
-    g = rng.standard_normal(x.shape).astype(np.float32)
-    pair = _pair(tnn.BatchNorm1d(512), torch.nn.BatchNorm1d(512), x, g)
-    return _checked("BatchNorm1d (2000,512) fwd+bwd", pair, 1e-3, 1e-3)
+    return _checked(f"{name} ({','.join(map(str, shape))}) fwd+bwd", _pair(tmod, pmod, x, g), atol, rtol)
 
 
 def case_ce(n, c):
@@ -80,14 +72,6 @@ def case_ce(n, c):
     yt, yp = tocha.tensor(y), torch.tensor(y)
     pair = _pair(lambda v: TF.cross_entropy(v, yt), lambda v: torch.nn.functional.cross_entropy(v, yp), x)
     return _checked(f"softmax+cross-entropy ({n}x{c}) fwd+bwd", pair, 1e-6, 1e-4)
-
-
-def case_layernorm():
-    rng = np.random.default_rng(2)
-    x = rng.standard_normal((4096, 512)).astype(np.float32)
-    g = rng.standard_normal(x.shape).astype(np.float32)
-    pair = _pair(tnn.LayerNorm(512), torch.nn.LayerNorm(512), x, g)
-    return _checked("LayerNorm (4096,512) fwd+bwd", pair, 1e-4, 1e-3)
 
 
 def case_act(name):
@@ -107,7 +91,11 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
         tocha.set_num_threads(args.threads)
-    cases = [case_batchnorm(), case_batchnorm1d(), case_ce(256, 10), case_ce(256, 1000), case_layernorm(), case_act("elu"),
+    cases = [case_module("BatchNorm2d", tnn.BatchNorm2d(32), torch.nn.BatchNorm2d(32), (64, 32, 28, 28), 0, 1e-3, 1e-3),
+             case_module("BatchNorm1d", tnn.BatchNorm1d(512), torch.nn.BatchNorm1d(512), (2000, 512), 4, 1e-3, 1e-3),
+             case_ce(256, 10), case_ce(256, 1000),
+             case_module("LayerNorm", tnn.LayerNorm(512), torch.nn.LayerNorm(512), (4096, 512), 2, 1e-4, 1e-3),
+             case_act("elu"),
              case_act("selu"), case_act("gelu")]
     rows = []
     print(f"threads: tocha {tocha.get_num_threads()}, torch {torch.get_num_threads()}; "

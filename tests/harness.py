@@ -199,3 +199,16 @@ def subprocess_env(**extra):
     env = dict(os.environ, **extra)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, here, os.environ.get("PYTHONPATH", "")) if p)
     return env
+
+
+def at_thread_counts(fn, counts=(1, 2)):
+    """[fn() run with tocha at each thread count in ``counts``], restoring the caller's thread count."""
+    prev = tocha.get_num_threads()
+    try:
+        out = []
+        for nt in counts:
+            tocha.set_num_threads(nt)
+            out.append(fn())
+        return out
+    finally:
+        tocha.set_num_threads(prev)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tocha
 import tocha.nn.functional as F
-from harness import subprocess_env  # noqa: E402
+from harness import at_thread_counts, subprocess_env  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -47,14 +47,7 @@ def _results():
 
 
 def test_bitwise_equal_1_and_2_threads():
-    old = tocha.get_num_threads()
-    try:
-        tocha.set_num_threads(1)
-        one = _results()
-        tocha.set_num_threads(2)
-        two = _results()
-    finally:
-        tocha.set_num_threads(old)
+    one, two = at_thread_counts(_results)
     for k in one:
         assert one[k].tobytes() == two[k].tobytes(), f"{k} differs between 1 and 2 threads"
 

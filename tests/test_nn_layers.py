@@ -9,6 +9,7 @@ import tocha
 import tocha.nn.functional as F
 import torch
 from tocha import nn
+from harness import at_thread_counts
 
 
 def tt(a, dtype=np.float64, rg=False):
@@ -295,42 +296,48 @@ def test_alpha_dropout_keeps_mean_and_variance():
 # ---------------------------------------------------------------------------------------------------
 # normalisation
 # ---------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("momentum", [0.1, None])
-@pytest.mark.parametrize("affine", [True, False])
-def test_batchnorm2d_training_running_stats_and_eval(momentum, affine):
-    m = nn.BatchNorm2d(3, momentum=momentum, affine=affine).double()
-    mp = torch.nn.BatchNorm2d(3, momentum=momentum, affine=affine).double()
+def _batchnorm_matches_torch(m, mp, shape, eval_shape, scale):
+    """Three training steps (outputs, input and affine gradients, running statistics), then eval mode
+    (outputs and input gradients), of tocha's batch-norm module m against torch's mp."""
     for step in range(3):
-        x = RNG.standard_normal((4, 3, 5, 6)) * 2 + step
+        x = RNG.standard_normal(shape) * scale + step
         a, b = tt(x, rg=True), pt(x, rg=True)
         ya, yb = m(a), mp(b)
         close(ya, yb, 1e-10)
-        g = RNG.standard_normal(x.shape)
+        g = RNG.standard_normal(shape)
         ya.backward(tt(g))
         yb.backward(pt(g))
         close(a.grad, b.grad, 1e-9)
-        if affine:
+        if m.affine:
             close(m.weight.grad, mp.weight.grad, 1e-9)
             close(m.bias.grad, mp.bias.grad, 1e-9)
             m.weight.grad = None
             mp.weight.grad = None
     close(m.running_mean, mp.running_mean, 1e-12)
     close(m.running_var, mp.running_var, 1e-12)
-    assert m.num_batches_tracked.item() == 3
     m.eval(), mp.eval()
-    x = RNG.standard_normal((2, 3, 5, 6))
+    x = RNG.standard_normal(eval_shape)
     a, b = tt(x, rg=True), pt(x, rg=True)
     close(m(a), mp(b), 1e-10)
-    m(a).sum().backward()
-    mp(b).sum().backward()
+    (m(a) * tt(x)).sum().backward()
+    (mp(b) * pt(x)).sum().backward()
     close(a.grad, b.grad, 1e-10)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batchnorm2d_training_running_stats_and_eval(momentum, affine):
+    m = nn.BatchNorm2d(3, momentum=momentum, affine=affine).double()
+    mp = torch.nn.BatchNorm2d(3, momentum=momentum, affine=affine).double()
+    _batchnorm_matches_torch(m, mp, (4, 3, 5, 6), (2, 3, 5, 6), 2)
+    assert m.num_batches_tracked.item() == 3
 
 
 @pytest.mark.parametrize("shape", [(37, 150), (5, 64), (1000, 3), (9, 70, 1)])
 @pytest.mark.parametrize("affine", [True, False])
 def test_batchnorm1d_features_training_and_eval_match_torch(shape, affine):
-    # (N, C) inputs -- and (N, C, 1) -- run the column-block kernels (channel blocks of 64 swept row by row;
-    # 150 = 2 full blocks + a partial one, 5 x 64 one exact block, 1000 x 3 one narrow block)
+    # (N, C) inputs -- and (N, C, 1) -- run the row-slice kernels (norm_impl.h): 1000 rows make 15 slices,
+    # the others one; weights away from 1 so the affine gradients are exercised
     C = shape[1]
     m, mp = nn.BatchNorm1d(C, affine=affine).double(), torch.nn.BatchNorm1d(C, affine=affine).double()
     if affine:
@@ -339,27 +346,7 @@ def test_batchnorm1d_features_training_and_eval_match_torch(shape, affine):
             m.weight.copy_(tt(w))
         with torch.no_grad():
             mp.weight.copy_(pt(w))
-    for step in range(3):
-        x = RNG.standard_normal(shape) * 3 + step
-        a, b = tt(x, rg=True), pt(x, rg=True)
-        ya, yb = m(a), mp(b)
-        close(ya, yb, 1e-10)
-        g = RNG.standard_normal(shape)
-        ya.backward(tt(g))
-        yb.backward(pt(g))
-        close(a.grad, b.grad, 1e-9)
-        if affine:
-            close(m.weight.grad, mp.weight.grad, 1e-9)
-            close(m.bias.grad, mp.bias.grad, 1e-9)
-    close(m.running_mean, mp.running_mean, 1e-12)
-    close(m.running_var, mp.running_var, 1e-12)
-    m.eval(), mp.eval()
-    x = RNG.standard_normal(shape)
-    a, b = tt(x, rg=True), pt(x, rg=True)
-    close(m(a), mp(b), 1e-10)
-    (m(a) * tt(x)).sum().backward()
-    (mp(b) * pt(x)).sum().backward()
-    close(a.grad, b.grad, 1e-10)
+    _batchnorm_matches_torch(m, mp, shape, shape, 3)
 
 
 def test_batchnorm1d_features_float32_accurate_and_thread_independent():
@@ -369,17 +356,13 @@ def test_batchnorm1d_features_float32_accurate_and_thread_independent():
     xs = tocha.tensor(RNG.standard_normal((500, 130)).astype(np.float32), requires_grad=True)
     g = tocha.tensor(RNG.standard_normal((500, 130)).astype(np.float32))
     w = tocha.tensor(RNG.uniform(0.5, 2, 130).astype(np.float32), requires_grad=True)
-    outs, prev = [], tocha.get_num_threads()
-    try:
-        for nt in (1, 2):
-            tocha.set_num_threads(nt)
-            xs.grad = w.grad = None
-            y = F.batch_norm(xs, None, None, w, None, training=True)
-            y.backward(g)
-            outs.append([t.numpy().copy() for t in (y.detach(), xs.grad, w.grad)])
-    finally:
-        tocha.set_num_threads(prev)
-    for a, b in zip(*outs):
+    def run():
+        xs.grad = w.grad = None
+        y = F.batch_norm(xs, None, None, w, None, training=True)
+        y.backward(g)
+        return [t.numpy().copy() for t in (y.detach(), xs.grad, w.grad)]
+
+    for a, b in zip(*at_thread_counts(run)):
         np.testing.assert_array_equal(a, b)
 
 
@@ -461,18 +444,13 @@ def test_norm_results_bitwise_independent_of_thread_count(fn):
     call = {"layer_norm": lambda: F.layer_norm(x, (8, 40), w.reshape(8, 40)),
             "rms_norm": lambda: F.rms_norm(x, (8, 40), w.reshape(8, 40)),
             "group_norm": lambda: F.group_norm(x, 4, w)}[fn]
-    outs = []
-    prev = tocha.get_num_threads()
-    try:
-        for nt in (1, 2):
-            tocha.set_num_threads(nt)
-            x.grad = w.grad = None
-            y = call()
-            y.backward(g)
-            outs.append([t.numpy().copy() for t in (y.detach(), x.grad, w.grad)])
-    finally:
-        tocha.set_num_threads(prev)
-    for a, b in zip(*outs):
+    def run():
+        x.grad = w.grad = None
+        y = call()
+        y.backward(g)
+        return [t.numpy().copy() for t in (y.detach(), x.grad, w.grad)]
+
+    for a, b in zip(*at_thread_counts(run)):
         np.testing.assert_array_equal(a, b)
 
 
@@ -637,14 +615,7 @@ def _kernel_outputs():
 
 
 def test_kernels_do_not_depend_on_thread_count():
-    old = tocha.get_num_threads()
-    try:
-        tocha.set_num_threads(1)
-        one = _kernel_outputs()
-        tocha.set_num_threads(2)
-        two = _kernel_outputs()
-    finally:
-        tocha.set_num_threads(old)
+    one, two = at_thread_counts(_kernel_outputs)
     for a, b in zip(one, two):
         assert np.array_equal(a, b)
 

@@ -8,6 +8,7 @@ import pytest
 
 import tocha
 import tocha.nn.functional as F
+from harness import at_thread_counts
 
 
 def _run_all():
@@ -69,14 +70,7 @@ def _run_all():
 
 
 def test_parallel_for_kernels_bitwise_identical_for_1_and_2_threads():
-    n = tocha.get_num_threads()
-    try:
-        tocha.set_num_threads(1)
-        one = _run_all()
-        tocha.set_num_threads(2)
-        two = _run_all()
-    finally:
-        tocha.set_num_threads(n)
+    one, two = at_thread_counts(_run_all)
     for k in one:
         assert one[k].tobytes() == two[k].tobytes(), k
 
