@@ -18,7 +18,7 @@ from ._dtype import (_c_contig, DTYPES, bool_, float32, float64, get_default_dty
 from . import _dispatch
 from ._dispatch import K as _K
 from ._tensor import Size, Tensor, _wrap
-from .autograd.function import Function
+from .autograd.function import _NO_CTX, Function
 from .autograd.grad_mode import _state
 
 _DTYPES = DTYPES
@@ -1094,13 +1094,12 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim, dtype):
         ctx.shape, ctx.dims, ctx.keepdim = x._a.shape, dims, keepdim
-        y = _wrap(_K.reduce(R_MEAN, x._a, dims, keepdim, dtype))
-        ctx.n = (x.numel() // y.numel()) if y.numel() else 0
-        return y
+        return _wrap(_K.reduce(R_MEAN, x._a, dims, keepdim, dtype))
 
     @staticmethod
     def backward(ctx, g):
-        return _expand_grad(g / builtins.max(ctx.n, 1), ctx.shape, ctx.dims, ctx.keepdim), None, None, None
+        n = math.prod(ctx.shape) // g.numel() if g.numel() else 0  # elements averaged per output
+        return _expand_grad(g / builtins.max(n, 1), ctx.shape, ctx.dims, ctx.keepdim), None, None, None
 
 
 @register()
@@ -1109,7 +1108,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     dims, code = _dims_arg(dim, None), None if dtype is None else to_dtype(dtype).code
     if _state.enabled and input.requires_grad:
         return Sum.apply(input, dims, keepdim, code)
-    return _wrap(_K.reduce(R_SUM, input._a, dims, keepdim, code))  # nothing recorded: Sum.forward's kernel
+    return Sum.forward(_NO_CTX, input, dims, keepdim, code)  # nothing recorded: skip apply's argument scan
 
 
 @register()
@@ -1118,7 +1117,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     dims, code = _dims_arg(dim, None), None if dtype is None else to_dtype(dtype).code
     if _state.enabled and input.requires_grad:
         return Mean.apply(input, dims, keepdim, code)
-    return _wrap(_K.reduce(R_MEAN, input._a, dims, keepdim, code))  # nothing recorded: Mean.forward's kernel
+    return Mean.forward(_NO_CTX, input, dims, keepdim, code)  # nothing recorded: skip apply's argument scan
 
 
 class Prod(Function):
@@ -1831,9 +1830,7 @@ class _View(Function):
     def forward(ctx, x, fwd, bwd):
         ctx.bwd = bwd
         ctx.shape = x._a.shape
-        out = _wrap(fwd(x._a))
-        out._base = x if x._base is None else x._base
-        return out
+        return _alias(x, fwd(x._a))
 
     @staticmethod
     def backward(ctx, g):
@@ -1843,9 +1840,7 @@ class _View(Function):
 def _view_op(x, fwd, bwd):
     if _state.enabled and x.requires_grad:
         return _View.apply(x, fwd, bwd)
-    out = _wrap(fwd(x._a))  # nothing recorded: _View.forward without the Function machinery
-    out._base = x if x._base is None else x._base
-    return out
+    return _View.forward(_NO_CTX, x, fwd, bwd)  # nothing recorded: skip apply's argument scan
 
 
 def _reshape_back(g, shape):
@@ -1857,12 +1852,13 @@ def reshape(input, *shape):
     """Same data with a new shape (a view when strides allow, else a copy)."""
     shape = _shape_arg(shape, "reshape")
     if list(input._a.shape) == shape:
-        return _view_op(input, lambda a: a, _reshape_back) if input.requires_grad else _alias(input)
+        return _view_op(input, lambda a: a, _reshape_back)
     return _view_op(input, lambda a: a.reshape(shape), _reshape_back)
 
 
-def _alias(t):
-    out = _wrap(t._a)
+def _alias(t, a=None):
+    """A tensor on ``a`` (default: t's own array), a view of t's storage: its _base is t's base."""
+    out = _wrap(t._a if a is None else a)
     out._base = t if t._base is None else t._base
     return out
 
@@ -3043,7 +3039,7 @@ def _matmul_dunder(self, other):
     if (_state.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad))) \
             or not isinstance(other, Tensor):
         return MatMul.apply(self, other)
-    return _wrap(_K.matmul(self._a, other._a))
+    return MatMul.forward(_NO_CTX, self, other)
 
 
 def _install_tensor_methods():
