@@ -121,17 +121,23 @@ const KernelSet<double>& generic_kernels_f64() {
 }
 
 // ---------------------------------------------------------------- run-time ISA selection (env read once)
-enum class Isa { Generic, Avx2 };
+// The one ISA decision of the library (TOCHA_CPU_ISA read once): Avx512 also runs the AVX2 GEMM kernels
+// (cpu_has_avx2) and adds the AVX-512 builds elsewhere (cpu_has_avx512). "avx2" caps it at Avx2, "generic"
+// forces the portable code.
+enum class Isa { Generic, Avx2, Avx512 };
 
 Isa chosen_isa() {
   static const Isa isa = [] {
     const char* env = std::getenv("TOCHA_CPU_ISA");
-    bool want_generic = env && std::strcmp(env, "generic") == 0;
+    const bool want_generic = env && std::strcmp(env, "generic") == 0;
+    const bool cap_avx2 = env && std::strcmp(env, "avx2") == 0;
 #if defined(__x86_64__)
-    bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (!want_generic && has_avx2) return Isa::Avx2;
+    const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const bool has_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    if (!want_generic && has_avx2) return has_avx512 && !cap_avx2 ? Isa::Avx512 : Isa::Avx2;
 #endif
     (void)want_generic;
+    (void)cap_avx2;
     return Isa::Generic;
   }();
   return isa;
@@ -140,13 +146,13 @@ Isa chosen_isa() {
 template <typename T> const KernelSet<T>& kernels();
 template <> const KernelSet<float>& kernels<float>() {
 #if defined(__x86_64__)
-  if (chosen_isa() == Isa::Avx2) return avx2_kernels_f32();
+  if (chosen_isa() != Isa::Generic) return avx2_kernels_f32();
 #endif
   return generic_kernels_f32();
 }
 template <> const KernelSet<double>& kernels<double>() {
 #if defined(__x86_64__)
-  if (chosen_isa() == Isa::Avx2) return avx2_kernels_f64();
+  if (chosen_isa() != Isa::Generic) return avx2_kernels_f64();
 #endif
   return generic_kernels_f64();
 }
@@ -482,30 +488,13 @@ TOCHA_GEMM_PACKED_INST(double)
 
 const char* gemm_isa() { return detail::kernels<float>().name; }
 
-bool cpu_has_avx2() {
-#if defined(__x86_64__)
-  return detail::chosen_isa() == detail::Isa::Avx2;
-#else
-  return false;
-#endif
-}
+bool cpu_has_avx2() { return detail::chosen_isa() != detail::Isa::Generic; }
 
-bool cpu_has_avx512() {
-#if defined(__x86_64__)
-  static const bool ok = [] {
-    const char* env = std::getenv("TOCHA_CPU_ISA");
-    if (env && std::strcmp(env, "avx2") == 0) return false;
-    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-  }();
-  return ok;
-#else
-  return false;
-#endif
-}
+bool cpu_has_avx512() { return detail::chosen_isa() == detail::Isa::Avx512; }
 
 double fma_peak_gflops(double seconds) {
 #if defined(__x86_64__)
-  if (detail::chosen_isa() == detail::Isa::Avx2) return detail::avx2_fma_peak_gflops(seconds);
+  if (cpu_has_avx2()) return detail::avx2_fma_peak_gflops(seconds);
 #endif
   (void)seconds;
   return 0.0;
