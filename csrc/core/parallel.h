@@ -26,6 +26,13 @@ inline void set_num_threads(int n) {
 #endif
 }
 
+// Elements below which a kernel pass runs on one thread (the fork/join would cost more than it saves).
+constexpr int64_t kParallelGrain = 32768;
+
+// Threads for a pass over n elements: all of them from kParallelGrain elements on, else 1 (then
+// parallel_for runs inline, without an OpenMP region).
+inline int threads_for_size(int64_t n) { return n >= kParallelGrain ? get_num_threads() : 1; }
+
 // f(i) for i in [0, n): split statically over nt threads when nt > 1 and n > 1, else a plain loop.
 // Prefer this to TOCHA_OMP_PARALLEL_FOR wherever nt can be 1 (small inputs, one thread): entering an
 // OpenMP region costs ~0.33 us with libgomp even with num_threads(1) (a 64-element loop: 0.33 us in

@@ -13,8 +13,6 @@
 
 namespace tocha {
 
-constexpr int64_t kParallelGrain = 32768;
-
 template <int N>
 struct StridedIter {
   std::vector<int64_t> shape;                   // merged shape, innermost last

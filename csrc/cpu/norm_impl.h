@@ -221,7 +221,7 @@ std::tuple<Array, Array, Array> batch_norm_forward(const Array& x_, const std::o
     T* mp = smean.data<T>(); T* ip = sinv.data<T>();
     const T* wp = w ? w->data<T>() : nullptr; const T* bp = b ? b->data<T>() : nullptr;
     T* rmp = rm ? rm->data<T>() : nullptr; T* rvp = rv ? rv->data<T>() : nullptr;
-    int nt = x.numel() > 32768 ? get_num_threads() : 1;
+    int nt = threads_for_size(x.numel());
     // Per channel: statistics from the shifted sums s1 = Σ(x−K), s2 = Σ(x−K)² (K = the channel's first
     // element), running buffers, and the affine constants applied by `normalize`.
     struct Affine { T sc, sh, mhi, mlo; };
@@ -323,7 +323,7 @@ std::tuple<Array, Array, Array> batch_norm_backward(const Array& grad_, const Ar
     const T* mp = mean.data<T>(); const T* ip = inv.data<T>();
     const T* wp = w ? w->data<T>() : nullptr;
     T* gxp = gx.data<T>(); T* gwp = gw.data<T>(); T* gbp = gb.data<T>();
-    int nt = x.numel() > 32768 ? get_num_threads() : 1;
+    int nt = threads_for_size(x.numel());
     // Per channel, from sg = Σg and sgx = Σg·(x−mean): the weight/bias gradients and gx's coefficients
     // gx = k·(g − a − (x−m)·b) (training) or k·g (eval).
     struct Coef { T k, a, b; };
@@ -408,7 +408,7 @@ std::tuple<Array, Array, Array> layer_norm_forward(const Array& x_, const std::o
   TOCHA_DISPATCH_FLOAT(dt, T, op, {
     const T* xp = x.data<T>(); T* yp = y.data<T>(); T* mp = mean.data<T>(); T* rp = rstd.data<T>();
     const T* wp = w ? w->data<T>() : nullptr; const T* bp = b ? b->data<T>() : nullptr;
-    int nt = x.numel() > 32768 ? get_num_threads() : 1;
+    int nt = threads_for_size(x.numel());
     parallel_for(nt, R, [&](int64_t r) {
       const T* xr = xp + r * D; T* yr = yp + r * D;
       // two passes over the (cache-resident) row: the mean, then Σ(x−m)² with the rounding of m
@@ -468,7 +468,7 @@ std::tuple<Array, Array, Array> layer_norm_backward(const Array& grad_, const Ar
     // per row block: partial Σ_r g·x̂ and Σ_r g (2·D values), summed over blocks in order below
     std::vector<T> part((size_t)(nblk * 2 * D));
     T* pp = part.data();
-    int nt = x.numel() > 32768 ? get_num_threads() : 1;
+    int nt = threads_for_size(x.numel());
     parallel_for(nt, nblk, [&](int64_t blk) {
       T* pw = pp + blk * 2 * D; T* pb = pw + D;
       for (int64_t d = 0; d < 2 * D; ++d) pw[d] = T(0);

@@ -36,10 +36,6 @@ void max_pool_planes(const T* x, int64_t P, int64_t H, int64_t W, const PoolPara
 #endif
 
 namespace {
-// Threads for a pooling / padding pass over n input elements: small passes run inline (parallel_for enters no
-// OpenMP region then, which costs ~0.3 us even with one thread). Planes are independent: same results.
-inline int pool_threads(int64_t n) { return n >= 32768 ? get_num_threads() : 1; }
-
 template <typename T>
 void max_pool_planes_isa(const T* x, int64_t P, int64_t H, int64_t W, const PoolParams& p, int64_t OH, int64_t OW,
                          T* y, int64_t* idx, int nt) {
@@ -124,7 +120,7 @@ std::pair<Array, Array> max_pool2d_forward(const Array& x_, const PoolParams& p)
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
     int64_t* ip = idx.data<int64_t>();
-    max_pool_planes_isa<T>(xp, P, H, W, p, OH, OW, yp, ip, pool_threads(P * H * W));
+    max_pool_planes_isa<T>(xp, P, H, W, p, OH, OW, yp, ip, threads_for_size(P * H * W));
   });
   return {y, idx};
 }
@@ -144,7 +140,7 @@ Array max_pool2d_backward(const Array& gy_, const Array& idx_, int64_t H, int64_
     const int64_t* ip = idx.data<int64_t>();
     T* d = dx.data<T>();
     bool bad = false;
-    const int nt = pool_threads(P * H * W);
+    const int nt = threads_for_size(P * H * W);
     parallel_for(nt, P, [&](int64_t pl) {
       T* dp = d + pl * HW;
       for (int64_t o = 0; o < OH * OW; ++o) {
@@ -166,7 +162,7 @@ template <typename T, bool Backward>
 void avg_pool_impl(const T* in, T* out, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW,
                    const PoolParams& p, bool cip, int64_t divisor) {
   // Forward: in = x (P,H,W), out = y (P,OH,OW). Backward: in = gy (P,OH,OW), out = dx (P,H,W), zeroed.
-  const int nt = pool_threads(P * H * W);
+  const int nt = threads_for_size(P * H * W);
   parallel_for(nt, P, [&](int64_t pl) {
     const T* ip = in + pl * (Backward ? OH * OW : H * W);
     T* op = out + pl * (Backward ? H * W : OH * OW);
@@ -247,7 +243,7 @@ Array adaptive_avg_pool2d_forward(const Array& x_, int64_t OH, int64_t OW) {
   TOCHA_DISPATCH_FLOAT(x.dtype, T, op, {
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
-    const int nt = pool_threads(P * H * W);
+    const int nt = threads_for_size(P * H * W);
     parallel_for(nt, P, [&](int64_t pl) {
       const T* xi = xp + pl * H * W;
       for (int64_t oh = 0; oh < OH; ++oh) {
@@ -274,7 +270,7 @@ Array adaptive_avg_pool2d_backward(const Array& gy_, int64_t H, int64_t W) {
   TOCHA_DISPATCH_FLOAT(gy.dtype, T, op, {
     const T* g = gy.data<T>();
     T* d = dx.data<T>();
-    const int nt = pool_threads(P * H * W);
+    const int nt = threads_for_size(P * H * W);
     parallel_for(nt, P, [&](int64_t pl) {
       T* di = d + pl * H * W;
       for (int64_t oh = 0; oh < OH; ++oh) {
@@ -302,7 +298,7 @@ std::pair<Array, Array> adaptive_max_pool2d_forward(const Array& x_, int64_t OH,
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
     int64_t* ip = idx.data<int64_t>();
-    const int nt = pool_threads(P * H * W);
+    const int nt = threads_for_size(P * H * W);
     parallel_for(nt, P, [&](int64_t pl) {
       const T* xi = xp + pl * H * W;
       for (int64_t oh = 0; oh < OH; ++oh) {
@@ -383,7 +379,7 @@ Array pad2d_forward(const Array& x_, int64_t t, int64_t b, int64_t l, int64_t r,
     const T fill = T(value);
     std::vector<int64_t> cw(OW);
     for (int64_t o = 0; o < OW; ++o) cw[o] = pad_src(o, l, W, mode);
-    const int nt = pool_threads(P * H * W);
+    const int nt = threads_for_size(P * H * W);
     parallel_for(nt, P, [&](int64_t pl) {
       for (int64_t oh = 0; oh < OH; ++oh) {
         const int64_t sh = pad_src(oh, t, H, mode);
@@ -413,7 +409,7 @@ Array pad2d_backward(const Array& gy_, int64_t t, int64_t b, int64_t l, int64_t 
     T* d = dx.data<T>();
     std::vector<int64_t> cw(OW);
     for (int64_t o = 0; o < OW; ++o) cw[o] = pad_src(o, l, W, mode);
-    const int nt = pool_threads(P * H * W);
+    const int nt = threads_for_size(P * H * W);
     parallel_for(nt, P, [&](int64_t pl) {
       for (int64_t oh = 0; oh < OH; ++oh) {
         const int64_t sh = pad_src(oh, t, H, mode);

@@ -93,7 +93,7 @@ void philox_lanes(uint64_t ctr0, uint64_t seed, uint32_t out[4][kLanesR]) {
 template <typename T, typename F>
 void fill_blocks(T* p, int64_t n, uint64_t base, uint64_t seed, F f) {
   const int64_t nblk = (n + 1) / 2, ngroups = (nblk + kLanesR - 1) / kLanesR;
-  const int nt = n >= 32768 ? get_num_threads() : 1;
+  const int nt = threads_for_size(n);
   void (*gen8)(uint64_t, uint64_t, uint32_t(*)[kLanesR]) = philox_lanes;
 #if defined(__x86_64__) || defined(_M_X64)
   if (cpu_has_avx2()) gen8 = avx2::philox8;

@@ -111,7 +111,7 @@ Shape out_shape(const Array& a, const std::vector<bool>& red, bool keepdim) {
 // Generic row reduction driver: f(row_ptr, n, stride) -> value, per kept index, in parallel.
 template <typename TO, typename F>
 void for_rows(const Layout2D& L, TO* out, F f) {
-  int nt = (L.K * L.R >= 32768) ? get_num_threads() : 1;
+  int nt = threads_for_size(L.K * L.R);
   parallel_for(nt, L.K, [&](int64_t k) { out[k] = f(k); });
 }
 
@@ -136,7 +136,7 @@ void sum_2d(const Layout2D& L, A* out) {
   }
   if (L.sk == 1 && L.K > 1) {
     // columns: accumulate rows in blocks of 128 (blocked summation), parallel over column ranges
-    int nt = (L.K * L.R >= 32768) ? get_num_threads() : 1;
+    int nt = threads_for_size(L.K * L.R);
     const int64_t cb = 256;
     int64_t ncb = (L.K + cb - 1) / cb;
     parallel_for(nt, ncb, [&](int64_t b) {
@@ -332,7 +332,7 @@ std::pair<Array, Array> reduce_arg(bool is_max, const Array& a, int64_t dim, boo
     const T* x = L.base.data<T>();
     T* v = vals.data<T>();
     int64_t* ix = idx.data<int64_t>();
-    int nt = (L.K * L.R >= 32768) ? get_num_threads() : 1;
+    int nt = threads_for_size(L.K * L.R);
     parallel_for(nt, L.K, [&](int64_t k) {
       int64_t i = is_max ? arg_row<T, true>(x + k * L.sk, L.R, L.sr) : arg_row<T, false>(x + k * L.sk, L.R, L.sr);
       ix[k] = i;
@@ -463,7 +463,7 @@ Array softmax(const Array& a0, int64_t dim, bool log) {
   TOCHA_DISPATCH_FLOAT(a.dtype, T, "softmax", {
     const T* x = c.data<T>();
     T* o = out.data<T>();
-    int nt = c.numel() >= 32768 ? get_num_threads() : 1;
+    int nt = threads_for_size(c.numel());
     parallel_for(nt, rows, [&](int64_t r) {
       const T* xr = x + r * n;
       T* orow = o + r * n;
@@ -496,7 +496,7 @@ Array softmax_backward(const Array& grad, const Array& y, int64_t dim, bool log)
     const T* gp = g.data<T>();
     const T* yp = yc.data<T>();
     T* o = out.data<T>();
-    int nt = g.numel() >= 32768 ? get_num_threads() : 1;
+    int nt = threads_for_size(g.numel());
     parallel_for(nt, rows, [&](int64_t r) {
       const T* gr = gp + r * n;
       const T* yr = yp + r * n;
@@ -584,7 +584,7 @@ Array cross_entropy_backward(const Array& grad_loss, const Array& logsm, const A
     const T* lp = lsm.data<T>();
     T* o = out.data<T>();
     const T eps = (T)ls;
-    int nt = N * C >= 32768 ? get_num_threads() : 1;
+    int nt = threads_for_size(N * C);
     parallel_for(nt, N, [&](int64_t i) {
       T* orow = o + i * C;
       if (t[i] == ignore_index) { std::fill(orow, orow + C, T(0)); return; }
