@@ -187,7 +187,9 @@ CASES = {
                    Case(_bn(True, c=4), [NC((5, 4)), Pos((4,)), (4,)], gradcheck=False),
                    Case(_bn(True, c=4), [(1, 4, 3), Pos((4,)), (4,)], gradcheck=False),
                    Case(_bn(True, stats=False), [(4, 3, 2, 3), Pos((3,)), (3,)]),
-                   Case(_bn(True, affine=False, stats=False), [(6, 3)])],
+                   Case(_bn(True, affine=False, stats=False), [(6, 3)]),
+                   # (N, C) with 130 rows: the row-slice kernels with two slices, affine, float64 gradcheck
+                   Case(_bn(True, stats=False), [(130, 3), Pos((3,)), (3,)])],
     "layer_norm": [Case(lambda m, x, w, b: F(m).layer_norm(x, (4,), w, b), [(2, 3, 4), Pos((4,)), (4,)]),
                    Case(lambda m, x, w, b: F(m).layer_norm(x, (3, 4), w, b, eps=1e-3),
                         [(2, 3, 4), Pos((3, 4)), (3, 4)]),
