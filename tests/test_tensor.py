@@ -353,3 +353,80 @@ def test_materialising_broadcast_views_matches_numpy(src_dtype):
         out = tocha.zeros(*target, dtype=tocha.float64)
         out.copy_(t)
         np.testing.assert_array_equal(out.numpy(), ref.astype(np.float64))
+
+
+# ---------------------------------------------------------------- the C base class (_C._TensorBase)
+def test_matmul_operator_fast_path_and_fallbacks():
+    """``a @ b`` runs in C when nothing is recorded and falls back to the Python op otherwise: the
+    result, grad_fn recording, errors and reflected operands must be the same either way."""
+    rng = np.random.default_rng(0)
+    an, bn = rng.standard_normal((5, 7)), rng.standard_normal((7, 3))
+    a, b = tocha.tensor(an), tocha.tensor(bn)
+    out = a @ b
+    assert type(out) is tocha.Tensor and out.grad_fn is None and not out.requires_grad
+    np.testing.assert_allclose(out.numpy(), an @ bn, rtol=1e-12)
+    assert np.array_equal(out.numpy(), tocha.matmul(a, b).numpy())          # same kernel as MatMul
+    # batched and 1-d operands (torch.matmul semantics) on the fast path
+    for x, y in [((4, 5, 7), (7, 3)), ((7,), (7, 3)), ((5, 7), (7,)), ((7,), (7,)), ((2, 1, 5, 7), (3, 7, 2))]:
+        xn, yn = rng.standard_normal(x).astype(np.float32), rng.standard_normal(y).astype(np.float32)
+        r = tocha.tensor(xn) @ tocha.tensor(yn)
+        t = torch.tensor(xn) @ torch.tensor(yn)
+        assert tuple(r.shape) == tuple(t.shape)
+        np.testing.assert_allclose(r.numpy(), t.numpy(), rtol=1e-5, atol=1e-5)
+    # autograd: recorded through the Python path, on either operand, also for Parameter (a subclass)
+    w = tocha.nn.Parameter(tocha.tensor(bn))
+    for x, y in [(a.clone().requires_grad_(), b), (a, w)]:
+        r = x @ y
+        assert r.requires_grad and r.grad_fn is not None
+        r.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), an.T @ np.ones((5, 3)), rtol=1e-12)
+    with tocha.no_grad():
+        assert (a @ w).grad_fn is None
+    # errors come from the Python path with the usual messages
+    with pytest.raises(ValueError, match=r"matmul"):
+        a @ a
+    with pytest.raises(TypeError, match="int64"):
+        a @ b.long()
+    # a non-tensor operand is not ours (as torch): TypeError, or the other operand's own @ (NumPy's)
+    for x, y in [(a, "x"), (object(), a), ([[1.0] * 5], a), (a, 2.0)]:
+        with pytest.raises(TypeError, match="unsupported operand"):
+            x @ y
+    r = an.T @ a
+    assert isinstance(r, np.ndarray)
+    np.testing.assert_allclose(r, an.T @ an, rtol=1e-12)
+
+
+def test_matmul_fast_path_respects_grad_mode_per_thread():
+    import threading
+    a = tocha.ones(3, 3, requires_grad=True)
+    seen = {}
+
+    def worker():
+        seen["thread"] = (a @ a).grad_fn is not None   # grad mode is on in a fresh thread
+
+    with tocha.no_grad():
+        assert (a @ a).grad_fn is None
+        th = threading.Thread(target=worker)
+        th.start()
+        th.join()
+    assert seen["thread"] is True
+
+
+def test_wrap_and_tensor_base_checks():
+    from tocha import _C
+    t = _C._wrap(tocha.ones(2)._a)
+    assert type(t) is tocha.Tensor and t.tolist() == [1.0, 1.0] and t.grad is None and not t.requires_grad
+    with pytest.raises(TypeError, match="Array"):
+        _C._wrap([1.0])
+    empty = tocha.Tensor.__new__(tocha.Tensor)
+    with pytest.raises(AttributeError):
+        empty._a
+    with pytest.raises(AttributeError):
+        empty @ t
+    import gc
+    import weakref
+    r = weakref.ref(t)
+    t.cycle = t                       # a reference cycle through __dict__ is collected
+    del t
+    gc.collect()
+    assert r() is None

@@ -15,6 +15,7 @@ void bind_nn(py::module_& m);     // bind_nn.cpp: activations, norms, dropout, e
 void bind_conv(py::module_& m);   // bind_conv.cpp: convolution and pooling
 void bind_optim(py::module_& m);  // bind_optim.cpp: fused optimiser updates
 void bind_cuda(py::module_& m);   // bind_cuda.cpp: CUDA runtime + kernels (no-op without TOCHA_WITH_CUDA)
+void bind_tensor_base(py::module_& m);  // tensor_base.cpp: the C base of tocha.Tensor (after Array)
 
 namespace {
 
@@ -258,6 +259,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("cpu_empty_cache", &cpu_empty_cache);
   m.attr("has_cuda") = false;
 
+  bind_tensor_base(m);
   bind_nn(m);
   bind_conv(m);
   bind_optim(m);

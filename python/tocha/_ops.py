@@ -3034,8 +3034,9 @@ def _dunder(fn, code, reflected):
 
 
 def _matmul_dunder(self, other):
-    """``a @ b``: the kernel directly when nothing is recorded (MatMul.forward does exactly this; saves the
-    Function machinery, ~0.6 us of a 64^3 product's 7 us), else MatMul.apply."""
+    """``matmul(a, b)`` on tensors, and ``a @ b`` when the C fast path (csrc/bindings/tensor_base.cpp) hands
+    over (autograd, CUDA, errors): the kernel directly when nothing is recorded (MatMul.forward does exactly
+    this; saves the Function machinery), else MatMul.apply."""
     if (_state.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad))) \
             or not isinstance(other, Tensor):
         return MatMul.apply(self, other)
@@ -3059,8 +3060,8 @@ def _install_tensor_methods():
     T.__rmod__ = lambda s, o: remainder(o, s)
     T.__pow__ = lambda s, o: Pow.apply(s, o)
     T.__rpow__ = lambda s, o: Pow.apply(o, s)
-    T.__matmul__ = _matmul_dunder
-    T.__rmatmul__ = lambda s, o: MatMul.apply(o, s)
+    # ``@`` is the C base's slot (tensor_base.cpp): the kernel directly when nothing is recorded, else this
+    _C._tensor_matmul_setup(_state, _matmul_dunder)
     T.__neg__ = lambda s: neg(s)
     T.__pos__ = lambda s: s
     T.__abs__ = lambda s: abs(s)

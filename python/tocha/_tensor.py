@@ -9,13 +9,14 @@ import numpy as np
 from . import _C
 from ._dtype import _c_contig, CPU, DTYPES, device, float32, to_device, to_dtype
 
-_new = object.__new__
+_new = _C._TensorBase.__new__
 
 
-class Tensor:
+class Tensor(_C._TensorBase):
     """An n-dimensional array with autograd support, mirroring ``torch.Tensor``."""
 
-    __slots__ = ("_a", "__weakref__", "__dict__")
+    # ``_a`` (the C++ Array) is the C base's slot (csrc/bindings/tensor_base.cpp), which also implements ``@``.
+    __slots__ = ("__weakref__", "__dict__")
     # Autograd state defaults live on the class, so wrapping a kernel's result sets only ``_a`` (``_wrap``:
     # ~0.1 us instead of ~0.35 us for eight slot writes); a tensor gets its own value when one is assigned.
     requires_grad = False
@@ -321,11 +322,10 @@ def _init(t, a):
     t._retains = False
 
 
-def _wrap(a):
-    """Wrap a C++ Array in a Tensor without copying (autograd state: the class defaults)."""
-    t = _new(Tensor)
-    t._a = a
-    return t
+_C._tensor_class(Tensor)
+# Wrap a C++ Array in a Tensor without copying (autograd state: the class defaults); in C: every op's result
+# goes through it.
+_wrap = _C._wrap
 
 
 def _rebuild(arr, requires_grad):
