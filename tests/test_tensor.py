@@ -430,3 +430,28 @@ def test_wrap_and_tensor_base_checks():
     del t
     gc.collect()
     assert r() is None
+
+
+def test_small_block_cache_across_threads():
+    """Small storages are recycled through per-thread free lists (csrc/core/array.cpp): blocks made on one
+    thread and freed on another, or outliving their thread, must never be handed out twice."""
+    import threading
+    made = []
+
+    def worker(seed):
+        for n in (0, 1, 15, 16, 17, 255, 4096, 16383):
+            made.append((seed, n, tocha.full((n,), float(seed))))
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    churn = [tocha.full((n,), -1.0) for n in (1, 15, 16, 17, 255, 4096, 16383) for _ in range(20)]
+    for seed, n, t in made:
+        assert t.numel() == n and bool((t == float(seed)).all())
+    del churn
+    made.clear()                                       # freed on this thread: joins its free lists
+    fresh = [tocha.zeros(n) for n in (16, 16, 4096, 4096)]
+    assert all(bool((t == 0).all()) for t in fresh)
+    tocha._C.cpu_empty_cache()

@@ -111,7 +111,7 @@ class Array {
   int64_t offset = 0;  // in elements
 
   Array() = default;
-  static Array empty(const Shape& shape, DType dtype, Device device = Device{});
+  static Array empty(Shape shape, DType dtype, Device device = Device{});
   static Array zeros(const Shape& shape, DType dtype, Device device = Device{});
 
   int64_t ndim() const { return (int64_t)shape.size(); }

@@ -53,8 +53,11 @@ Array matmul(const Array& a0, const Array& b0) {
   if (a0.dtype == DType::Bool) throw TypeError("[matmul] not implemented for bool tensors");
   if (a0.device() != b0.device())
     throw std::runtime_error("[matmul] expected all tensors on the same device, got " + a0.device().str() + " and " + b0.device().str());
-  Array a = a0.ndim() == 1 ? a0.unsqueeze(0) : a0;
-  Array b = b0.ndim() == 1 ? b0.unsqueeze(1) : b0;
+  // 1-d operands as (1, K) / (K, 1) views; 2-d and batched ones by reference (no shape copies: a small
+  // product's call cost is mostly allocations)
+  Array a1, b1;
+  const Array& a = a0.ndim() == 1 ? (a1 = a0.unsqueeze(0)) : a0;
+  const Array& b = b0.ndim() == 1 ? (b1 = b0.unsqueeze(1)) : b0;
   const int64_t M = a.shape[a.ndim() - 2], K = a.shape[a.ndim() - 1];
   const int64_t K2 = b.shape[b.ndim() - 2], N = b.shape[b.ndim() - 1];
   if (K != K2)
@@ -62,10 +65,11 @@ Array matmul(const Array& a0, const Array& b0) {
                      ": inner dimensions " + std::to_string(K) + " and " + std::to_string(K2) + " differ");
   Shape ba(a.shape.begin(), a.shape.end() - 2), bb(b.shape.begin(), b.shape.end() - 2);
   Shape batch = broadcast_shapes(ba, bb, "matmul");
-  Shape oshape = batch;
-  oshape.push_back(M);
-  oshape.push_back(N);
-  Array out = Array::empty(oshape, a.dtype);
+  Shape oshape(batch.size() + 2);
+  std::copy(batch.begin(), batch.end(), oshape.begin());
+  oshape[batch.size()] = M;
+  oshape[batch.size() + 1] = N;
+  Array out = Array::empty(std::move(oshape), a.dtype);
   const int64_t nb = shape_numel(batch);
   if (out.numel() > 0) {
     // batch strides of a and b broadcast to `batch`
