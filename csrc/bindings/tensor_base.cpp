@@ -12,8 +12,9 @@
 //     registered by _ops (`_matmul_dunder`), which records the op or raises the proper exception; a
 //     non-tensor operand gives NotImplemented (TypeError, or NumPy's own `@`, as with torch).
 //     64^3: 6.5 -> ~5.8 us (NumPy ~5.7); 1x1: 1.28 -> 0.76 us.
-// Registration: _C._tensor_class(Tensor) (from _tensor) and _C._tensor_matmul_setup(grad_state, matmul)
-// (from _ops), once at import.
+// Registration: _C._tensor_class(Tensor) (from _tensor) and _C._tensor_matmul_setup(matmul) (from _ops),
+// once at import. Grad mode lives here too (`_C.grad_state.enabled`, a C++ thread_local), so the fast
+// path reads it without a Python attribute lookup.
 #include <pybind11/pybind11.h>
 #include <structmember.h>
 
@@ -29,10 +30,8 @@ struct TensorBaseObject {
   PyObject* a;  // tocha._C.Array, or NULL before __init__ sets it
 };
 
-PyTypeObject* g_tensor_type = nullptr;  // tocha.Tensor (registered by _tensor_setup)
-PyObject* g_grad_state = nullptr;       // autograd.grad_mode._state (threading.local with `.enabled`)
+PyTypeObject* g_tensor_type = nullptr;  // tocha.Tensor (registered by _tensor_class)
 PyObject* g_matmul = nullptr;           // the Python path of `a @ b`: f(a, b)
-PyObject* g_str_enabled = nullptr;
 PyObject* g_str_requires_grad = nullptr;
 PyTypeObject* g_array_type = nullptr;
 
@@ -72,13 +71,28 @@ inline int requires_grad(PyObject* o) {
   return r;
 }
 
+// Grad mode (torch.is_grad_enabled), per thread, on in every new thread. Python reads and sets it as
+// `_C.grad_state.enabled` (autograd/grad_mode.py: `_state`), C reads it here.
+thread_local bool t_grad_enabled = true;
+
+PyObject* gs_get_enabled(PyObject*, void*) { return PyBool_FromLong(t_grad_enabled); }
+int gs_set_enabled(PyObject*, PyObject* v, void*) {
+  if (!v) {
+    PyErr_SetString(PyExc_AttributeError, "grad mode cannot be deleted");
+    return -1;
+  }
+  int on = PyObject_IsTrue(v);
+  if (on < 0) return -1;
+  t_grad_enabled = on;
+  return 0;
+}
+PyGetSetDef gs_getset[] = {{"enabled", gs_get_enabled, gs_set_enabled, "grad mode of the calling thread", nullptr},
+                           {nullptr, nullptr, nullptr, nullptr, nullptr}};
+PyTypeObject GradStateType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+
 // 1: an op on (x, y) would be recorded by autograd, 0: not, -1: error set.
 int records(PyObject* x, PyObject* y) {
-  PyObject* en = PyObject_GetAttr(g_grad_state, g_str_enabled);
-  if (!en) return -1;
-  int on = PyObject_IsTrue(en);
-  Py_DECREF(en);
-  if (on <= 0) return on;
+  if (!t_grad_enabled) return 0;
   int r = requires_grad(x);
   if (r != 0) return r;
   return requires_grad(y);
@@ -158,15 +172,12 @@ PyObject* py_tensor_class(PyObject*, PyObject* cls) {
   Py_RETURN_NONE;
 }
 
-PyObject* py_matmul_setup(PyObject*, PyObject* args) {
-  PyObject *state, *mm;
-  if (!PyArg_ParseTuple(args, "OO:_tensor_matmul_setup", &state, &mm)) return nullptr;
+PyObject* py_matmul_setup(PyObject*, PyObject* mm) {
   if (!PyCallable_Check(mm)) {
     PyErr_SetString(PyExc_TypeError, "_tensor_matmul_setup: the Python path must be callable");
     return nullptr;
   }
-  Py_INCREF(state); Py_INCREF(mm);
-  Py_XSETREF(g_grad_state, state);
+  Py_INCREF(mm);
   Py_XSETREF(g_matmul, mm);
   Py_RETURN_NONE;
 }
@@ -174,8 +185,7 @@ PyObject* py_matmul_setup(PyObject*, PyObject* args) {
 PyMethodDef module_methods[] = {
     {"_wrap", py_wrap, METH_O, "_wrap(array) -> Tensor holding array (autograd state at the class defaults)"},
     {"_tensor_class", py_tensor_class, METH_O, "_tensor_class(Tensor): register the class _wrap creates"},
-    {"_tensor_matmul_setup", py_matmul_setup, METH_VARARGS,
-     "_tensor_matmul_setup(grad_state, matmul): grad-mode state and the Python path of `@`"},
+    {"_tensor_matmul_setup", py_matmul_setup, METH_O, "_tensor_matmul_setup(matmul): the Python path of `@`"},
     {nullptr, nullptr, 0, nullptr}};
 
 }  // namespace
@@ -193,7 +203,13 @@ void bind_tensor_base(py::module_& m) {
   TensorBaseType.tp_as_number = &tb_as_number;
   TensorBaseType.tp_new = PyType_GenericNew;
   if (PyType_Ready(&TensorBaseType) < 0) throw py::error_already_set();
-  g_str_enabled = PyUnicode_InternFromString("enabled");
+  GradStateType.tp_name = "tocha._C._GradState";
+  GradStateType.tp_basicsize = sizeof(PyObject);
+  GradStateType.tp_flags = Py_TPFLAGS_DEFAULT;
+  GradStateType.tp_doc = "per-thread grad mode: `.enabled`";
+  GradStateType.tp_getset = gs_getset;
+  if (PyType_Ready(&GradStateType) < 0) throw py::error_already_set();
+  m.add_object("grad_state", py::reinterpret_steal<py::object>(PyType_GenericAlloc(&GradStateType, 0)));
   g_str_requires_grad = PyUnicode_InternFromString("requires_grad");
   g_array_type = reinterpret_cast<PyTypeObject*>(py::type::of<Array>().ptr());
   Py_INCREF(&TensorBaseType);

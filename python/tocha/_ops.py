@@ -3061,7 +3061,7 @@ def _install_tensor_methods():
     T.__pow__ = lambda s, o: Pow.apply(s, o)
     T.__rpow__ = lambda s, o: Pow.apply(o, s)
     # ``@`` is the C base's slot (tensor_base.cpp): the kernel directly when nothing is recorded, else this
-    _C._tensor_matmul_setup(_state, _matmul_dunder)
+    _C._tensor_matmul_setup(_matmul_dunder)
     T.__neg__ = lambda s: neg(s)
     T.__pos__ = lambda s: s
     T.__abs__ = lambda s: abs(s)

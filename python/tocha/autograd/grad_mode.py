@@ -1,15 +1,12 @@
 """Global switch for graph recording: ``no_grad``, ``enable_grad``, ``set_grad_enabled``."""
 
 import functools
-import threading
 
+from .. import _C
 
-class _State(threading.local):
-    def __init__(self):
-        self.enabled = True
-
-
-_state = _State()
+# ``_state.enabled``: the calling thread's grad mode (True in every new thread), a C++ thread_local that the
+# C fast paths (csrc/bindings/tensor_base.cpp) read directly.
+_state = _C.grad_state
 
 
 def is_grad_enabled():
