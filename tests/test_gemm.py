@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -146,19 +147,29 @@ for (m, k, n) in shapes:
         ops = [(t(a), t(b)), (tocha.from_numpy(np.ascontiguousarray(a.T)).t()._a,  # transposed views
                               tocha.from_numpy(np.ascontiguousarray(b.T)).t()._a)]
         ref = a.astype(np.float64) @ b.astype(np.float64)
-        for ta, tb in ops:
+        # M == 1 or N == 1 without pre-packing runs the matrix-vector kernel: bitwise equal across thread
+        # counts, within rounding of the tiled (pre-packed) result
+        gemv = m == 1 or n == 1
+        for view, (ta, tb) in enumerate(ops):
             for cc, bb, act in ((None, None, 0), (t(c0), None, 0), (None, t(bias), 1), (t(c0), t(bias), 2)):
-                outs = []
+                outs, packed = [], []
                 for nt in (1, 2, 3):
                     tocha.set_num_threads(nt)
                     for pa, pb in ((False, False), (True, False), (False, True), (True, True)):
-                        outs.append(_wrap(C.gemm_prepacked_check(ta, tb, pa, pb, cc, bb, act)).numpy())
+                        o = _wrap(C.gemm_prepacked_check(ta, tb, pa, pb, cc, bb, act)).numpy()
+                        (packed if gemv and (pa or pb) else outs).append(o)
                 for o in outs[1:]:
                     np.testing.assert_array_equal(outs[0], o)
+                for o in packed[1:]:
+                    np.testing.assert_array_equal(packed[0], o)
+                if packed:
+                    tol = 1e-12 if dt == "float64" else 2e-6
+                    np.testing.assert_allclose(outs[0], packed[0], rtol=tol * 10, atol=tol * k * 4)
                 if cc is None and bb is None:
                     tol = 1e-9 if dt == "float64" else 1e-4
                     np.testing.assert_allclose(outs[0], ref, rtol=tol, atol=tol * k)
-                    np.testing.assert_array_equal(outs[0], (tocha.from_numpy(a) @ tocha.from_numpy(b)).numpy())
+                    if not (gemv and view):  # (the matrix-vector kernel sums row- and column-major differently)
+                        np.testing.assert_array_equal(outs[0], (tocha.from_numpy(a) @ tocha.from_numpy(b)).numpy())
 print("ok")
 """
 
@@ -187,8 +198,11 @@ def test_edge_tiles_bitwise_equal_to_full_tiles(f64):
         for m in (1, 2, 3, 4, 5, 6, 7, 10, 13):
             for n in (1, 3, 4, 8, 9, 12, 16, 17, 20, 33):
                 part = (tocha.tensor(a[:m]) @ tocha.tensor(b[:, :n])).numpy()
-                np.testing.assert_array_equal(part, full[:m, :n], err_msg=f"m={m} n={n} k={k}")
                 tol = 1e-12 if f64 else 1e-5
+                if m == 1 or n == 1:   # the matrix-vector kernel: same values within rounding, not bits
+                    np.testing.assert_allclose(part, full[:m, :n], rtol=tol, atol=tol * k)
+                else:
+                    np.testing.assert_array_equal(part, full[:m, :n], err_msg=f"m={m} n={n} k={k}")
                 ref = a[:m].astype(np.float64) @ b[:, :n].astype(np.float64)
                 np.testing.assert_allclose(part, ref, rtol=tol * 10, atol=tol * k * 4)
 
@@ -245,3 +259,78 @@ def test_matmul_expanded_and_stepped_operands(m, k, n):
     for ta, na, tb, nb in cases:
         ref = na.astype(np.float64) @ nb.astype(np.float64)
         np.testing.assert_allclose((ta @ tb).numpy(), ref, rtol=1e-4, atol=1e-4 * np.sqrt(k))
+
+
+# ---------------------------------------------------------------- matrix-vector products (M == 1 or N == 1)
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_matrix_vector_products_all_layouts(dt):
+    """M == 1 / N == 1 run a dedicated kernel (dot products over contiguous rows, or four columns at a time
+    for column-major operands): every layout and stride against a float64 reference and against torch,
+    incl. 1-d operands, A^T views, stepped (non-unit-stride) matrices and vectors, and batched operands."""
+    rng = np.random.default_rng(11)
+    tol = 1e-12 if dt == np.float64 else 2e-6
+
+    def check(x, y):
+        r = (tocha.tensor(x) @ tocha.tensor(y)) if isinstance(x, np.ndarray) else x @ y
+        xn = x if isinstance(x, np.ndarray) else x.numpy()
+        yn = y if isinstance(y, np.ndarray) else y.numpy()
+        ref = xn.astype(np.float64) @ yn.astype(np.float64)
+        k = xn.shape[-1]
+        np.testing.assert_allclose(r.numpy(), ref, rtol=tol * 10, atol=tol * 4 * k)
+        assert r.dtype == tocha.tensor(np.zeros(1, dt)).dtype
+
+    for m, k in [(1, 1), (3, 5), (7, 8), (33, 17), (64, 64), (300, 257), (1000, 784), (5, 2000)]:
+        a = rng.standard_normal((m, k)).astype(dt)
+        v = rng.standard_normal(k).astype(dt)
+        check(a, v)                                       # (m, k) @ (k,)
+        check(a, v[:, None])                              # (m, k) @ (k, 1)
+        check(v, a.T.copy())                              # (k,) @ (k, m): M == 1, row-major matrix
+        check(v[None, :], np.ascontiguousarray(a.T))      # (1, k) @ (k, m)
+        at = tocha.tensor(np.ascontiguousarray(a.T)).T    # A^T view: unit row stride (column form)
+        check(at, tocha.tensor(v))
+        check(tocha.tensor(v)[None, :], at.T.contiguous().T.T)
+        big = tocha.tensor(rng.standard_normal((m, 2 * k)).astype(dt))
+        stepped = big[:, ::2]                             # no unit stride at all
+        vs = tocha.tensor(rng.standard_normal(3 * k).astype(dt))[::3]
+        check(stepped, vs)
+        check(vs, tocha.tensor(rng.standard_normal((2 * k, m)).astype(dt))[::2])
+    b = rng.standard_normal((4, 50, 30)).astype(dt)       # batched: every item a matrix-vector product
+    check(b, rng.standard_normal(30).astype(dt))
+    check(rng.standard_normal(50).astype(dt), b)
+    check(b, rng.standard_normal((4, 30, 1)).astype(dt))
+
+
+def test_matrix_vector_products_bitwise_for_1_and_2_threads():
+    rng = np.random.default_rng(12)
+    a = tocha.tensor(rng.standard_normal((4096, 784)).astype(np.float32))
+    v = tocha.tensor(rng.standard_normal(784).astype(np.float32))
+    w = tocha.tensor(rng.standard_normal((4096, 1)).astype(np.float32))
+    outs = {}
+    for nt in (1, 2):
+        tocha.set_num_threads(nt)
+        outs[nt] = [(a @ v).numpy(), (a.T @ w).numpy(), (v @ a.T).numpy()]
+    tocha.set_num_threads(2)
+    for x, y in zip(outs[1], outs[2]):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_linear_with_one_output_and_its_gradients_match_torch():
+    """nn.Linear(d, 1) (logistic regression) is N == 1 forward and M == 1 for the weight gradient; the fused
+    bias / ReLU / GELU epilogue and accumulation into C run in the matrix-vector path too."""
+    import tocha.nn.functional as F
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((256, 784)).astype(np.float32)
+    w = rng.standard_normal((1, 784)).astype(np.float32) * 0.05
+    b = rng.standard_normal(1).astype(np.float32)
+    for act in (None, "relu", "gelu"):
+        tx, tw, tb = (tocha.tensor(t, requires_grad=True) for t in (x, w, b))
+        px, pw, pb = (torch.tensor(t, requires_grad=True) for t in (x, w, b))
+        y, yp = F.linear(tx, tw, tb), torch.nn.functional.linear(px, pw, pb)
+        if act:
+            y, yp = getattr(F, act)(y), getattr(torch.nn.functional, act)(yp)
+        np.testing.assert_allclose(y.detach().numpy(), yp.detach().numpy(), rtol=1e-5, atol=1e-5)
+        g = rng.standard_normal(y.shape).astype(np.float32)
+        y.backward(tocha.tensor(g))
+        yp.backward(torch.tensor(g))
+        for t, p in ((tx, px), (tw, pw), (tb, pb)):
+            np.testing.assert_allclose(t.grad.numpy(), p.grad.numpy(), rtol=1e-4, atol=1e-4)

@@ -3,6 +3,8 @@
 //   A and B take arbitrary (possibly negative) element strides, so transposed operands cost nothing extra:
 //   the packing routines read them in place. Results are bitwise identical for any OpenMP thread count
 //   (K is never split across threads). Implementation notes and measured speed: gemm.cpp / gemm_avx2.cpp.
+//   M == 1 or N == 1 (matrix-vector) runs a dedicated kernel: the same for any thread count too, but its sums
+//   are not bitwise those of the same row/column inside a larger (register-tiled) product.
 #pragma once
 #include <cstdint>
 

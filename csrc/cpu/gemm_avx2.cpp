@@ -544,6 +544,104 @@ void pack_b_f64(int64_t kc, int64_t nc, const double* B, int64_t rsb, int64_t cs
   if (nc > full) pack_b_ref<double, 8>(kc, nc - full, B + full * csb, rsb, csb, dst + full * kc);
 }
 
+// ---------------------------------------------------------------- matrix-vector (KernelSet::gemv)
+template <typename T> struct Gv;
+template <> struct Gv<float> {
+  using V = __m256;
+  static constexpr int L = 8;
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static V set1(float v) { return _mm256_set1_ps(v); }
+  static V zero() { return _mm256_setzero_ps(); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static float hsum(V v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+  }
+};
+template <> struct Gv<double> {
+  using V = __m256d;
+  static constexpr int L = 4;
+  static V load(const double* p) { return _mm256_loadu_pd(p); }
+  static V set1(double v) { return _mm256_set1_pd(v); }
+  static V zero() { return _mm256_setzero_pd(); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+  static double hsum(V v) {
+    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+  }
+};
+
+// Rows with unit column stride: R rows at a time, each a dot product over k in two vector accumulators
+// (k = j mod 2L goes to lane j), a scalar tail, then one horizontal sum. Columns with unit row stride
+// (an A^T view): blocks of 4L outputs kept in registers while k runs. Other strides: gemv_ref.
+template <typename T, int R>
+__attribute__((always_inline)) inline void gemv_dot_rows(int64_t K, const T* a, int64_t rs, const T* x, T* y) {
+  using G = Gv<T>;
+  using V = typename G::V;
+  constexpr int L = G::L;
+  V s0[R], s1[R];
+  for (int r = 0; r < R; ++r) s0[r] = s1[r] = G::zero();
+  int64_t k = 0;
+  for (; k + 2 * L <= K; k += 2 * L) {
+    const V x0 = G::load(x + k), x1 = G::load(x + k + L);
+    for (int r = 0; r < R; ++r) {
+      s0[r] = G::fma(G::load(a + r * rs + k), x0, s0[r]);
+      s1[r] = G::fma(G::load(a + r * rs + k + L), x1, s1[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    T t = G::hsum(G::add(s0[r], s1[r]));
+    for (int64_t kk = k; kk < K; ++kk) t += a[r * rs + kk] * x[kk];
+    y[r] = t;
+  }
+}
+
+template <typename T>
+void gemv(int64_t m, int64_t K, const T* A, int64_t rs, int64_t cs, const T* x, T* y) {
+  using G = Gv<T>;
+  using V = typename G::V;
+  constexpr int L = G::L;
+  if (cs == 1) {
+    int64_t i = 0;
+    for (; i + 4 <= m; i += 4) gemv_dot_rows<T, 4>(K, A + i * rs, rs, x, y + i);
+    for (; i < m; ++i) gemv_dot_rows<T, 1>(K, A + i * rs, rs, x, y + i);
+    return;
+  }
+  if (rs != 1) return gemv_ref<T>(m, K, A, rs, cs, x, y);
+  // columns: y (in L1) += four columns at a time, each y[i] an FMA chain in k order
+  const int64_t mv = m / L * L;
+  for (int64_t i = 0; i < m; ++i) y[i] = T(0);
+  int64_t k = 0;
+  for (; k + 4 <= K; k += 4) {
+    const T* a0 = A + k * cs;
+    const T* a1 = a0 + cs;
+    const T* a2 = a1 + cs;
+    const T* a3 = a2 + cs;
+    const V x0 = G::set1(x[k]), x1 = G::set1(x[k + 1]), x2 = G::set1(x[k + 2]), x3 = G::set1(x[k + 3]);
+    for (int64_t i = 0; i < mv; i += L) {
+      V v = G::load(y + i);
+      v = G::fma(G::load(a0 + i), x0, v);
+      v = G::fma(G::load(a1 + i), x1, v);
+      v = G::fma(G::load(a2 + i), x2, v);
+      v = G::fma(G::load(a3 + i), x3, v);
+      G::store(y + i, v);
+    }
+    for (int64_t i = mv; i < m; ++i)
+      y[i] = std::fma(a3[i], x[k + 3], std::fma(a2[i], x[k + 2], std::fma(a1[i], x[k + 1], std::fma(a0[i], x[k], y[i]))));
+  }
+  for (; k < K; ++k) {
+    const T* a0 = A + k * cs;
+    const V x0 = G::set1(x[k]);
+    for (int64_t i = 0; i < mv; i += L) G::store(y + i, G::fma(G::load(a0 + i), x0, G::load(y + i)));
+    for (int64_t i = mv; i < m; ++i) y[i] = std::fma(a0[i], x[k], y[i]);
+  }
+}
+
 }  // namespace
 
 // Single-thread float32 FMA throughput: 12 independent vfmadd231ps chains (enough to cover FMA latency on
@@ -575,12 +673,12 @@ double avx2_fma_peak_gflops(double seconds) {
 
 const KernelSet<float>& avx2_kernels_f32() {
   static const KernelSet<float> ks{"avx2", 6, 16, 144, 256, 3072, pack_a_f32, pack_b_f32, kernel<float>,
-                                   kernel_sup<float>};
+                                   kernel_sup<float>, gemv<float>};
   return ks;
 }
 const KernelSet<double>& avx2_kernels_f64() {
   static const KernelSet<double> ks{"avx2", 6, 8, 72, 256, 3072, pack_a_f64, pack_b_f64, kernel<double>,
-                                    kernel_sup<double>};
+                                    kernel_sup<double>, gemv<double>};
   return ks;
 }
 

@@ -34,6 +34,10 @@ struct KernelSet {
   // Used by the small-problem path (gemm.cpp, gemm_sup), where packing would cost more than it saves.
   void (*kernel_sup)(int64_t kc, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb, T* C,
                      int64_t ldc, int m, int n, bool accum, const T* bias, Act act) = nullptr;
+  // Matrix-vector product for the N == 1 / M == 1 problems (gemm.cpp, gemv_driver): y[i] = sum_k A(i, k) x[k]
+  // for i < m, A(i, k) at A[i*rs + k*cs], x contiguous, y contiguous (no epilogue). The k order of each y[i]
+  // depends on K (and the layout) only.
+  void (*gemv)(int64_t m, int64_t K, const T* A, int64_t rs, int64_t cs, const T* x, T* y) = nullptr;
 };
 
 // Portable reference packers (gemm.cpp), usable by any kernel set for uncommon strides.
@@ -41,6 +45,9 @@ template <typename T, int MR>
 void pack_a_ref(int64_t mc, int64_t kc, const T* A, int64_t rsa, int64_t csa, T* dst);
 template <typename T, int NR>
 void pack_b_ref(int64_t kc, int64_t nc, const T* B, int64_t rsb, int64_t csb, T* dst);
+// Portable matrix-vector product (KernelSet::gemv contract, any strides).
+template <typename T>
+void gemv_ref(int64_t m, int64_t K, const T* A, int64_t rs, int64_t cs, const T* x, T* y);
 
 #if defined(__x86_64__)
 // gemm_avx2.cpp (compiled with -mavx2 -mfma); only call after checking CPU support.
