@@ -4,7 +4,8 @@
 
 Shapes (M x K x N): squares 64..2048; DL shapes 64x784x128, 128x128x784, 784x64x128, 256x1024x1024,
 4096x256x256, each also as A^T B and A B^T (tocha reads the transposed views without copying; NumPy
-and torch get the same views); fused Linear+bias+ReLU vs ``np.maximum(x @ w.T + b, 0)``.
+and torch get the same views); fused Linear+bias+ReLU vs ``np.maximum(x @ w.T + b, 0)``;
+matrix-vector shapes 4096x784x1, 1x784x128, 1x1024x1024 (M == 1 or N == 1 run the GEMV kernel).
 Ratios are reference_time / tocha_time (> 1: tocha faster). Also prints the FMA peak of one core
 (AVX2: 2 FMA units x 8 float32 lanes x 2 flops per cycle at the clock read from /proc/cpuinfo) and
 single-thread SGEMM efficiency against it.
@@ -79,6 +80,10 @@ def main():
         rows.append(r)
         best = max(best, gf)
     for (m, k, n) in dl:
+        for v in ("AB", "AtB", "ABt"):
+            rows.append(bench_case(m, k, n, v, rep, rng)[0])
+    # matrix-vector (N == 1: X @ w of a linear/logistic regression; M == 1: one sample through a Linear)
+    for (m, k, n) in ([(4096, 784, 1)] if args.quick else [(4096, 784, 1), (1, 784, 128), (1, 1024, 1024)]):
         for v in ("AB", "AtB", "ABt"):
             rows.append(bench_case(m, k, n, v, rep, rng)[0])
     # fused Linear + bias + ReLU
