@@ -29,6 +29,9 @@
 namespace tocha::cpu {
 #if defined(__x86_64__) || defined(_M_X64)
 namespace avx2 {  // pool_avx2.cpp
+template <typename T, bool Backward>
+void avg_pool_planes(const T* in, T* out, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                     const PoolParams& p, const T* dv, int nt);
 template <typename T>
 void max_pool_planes(const T* x, int64_t P, int64_t H, int64_t W, const PoolParams& p, int64_t OH, int64_t OW,
                      T* y, int64_t* idx, int nt);
@@ -158,39 +161,35 @@ Array max_pool2d_backward(const Array& gy_, const Array& idx_, int64_t H, int64_
 }
 
 namespace {
+// The divisor of every output window (OH x OW, shared by all planes): divisor_override, else the window
+// clipped to the padded plane (count_include_pad) or the number of its cells inside the plane; 0 for a
+// window with no cell inside the plane (its output is 0, as PyTorch's).
+template <typename T>
+std::vector<T> avg_divisors(int64_t H, int64_t W, int64_t OH, int64_t OW, const PoolParams& p, bool cip,
+                            int64_t divisor) {
+  std::vector<T> dv(size_t(OH * OW));
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const int64_t h0 = oh * p.sh - p.ph, h1 = std::min(h0 + p.kh, H + p.ph);
+    const int64_t hv = std::min(h1, H) - std::max<int64_t>(h0, 0);
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const int64_t w0 = ow * p.sw - p.pw, w1 = std::min(w0 + p.kw, W + p.pw);
+      const int64_t wv = std::min(w1, W) - std::max<int64_t>(w0, 0);
+      const int64_t d = hv <= 0 || wv <= 0 ? 0 : divisor > 0 ? divisor : cip ? (h1 - h0) * (w1 - w0) : hv * wv;
+      dv[size_t(oh * OW + ow)] = T(d);
+    }
+  }
+  return dv;
+}
+
 template <typename T, bool Backward>
 void avg_pool_impl(const T* in, T* out, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW,
                    const PoolParams& p, bool cip, int64_t divisor) {
-  // Forward: in = x (P,H,W), out = y (P,OH,OW). Backward: in = gy (P,OH,OW), out = dx (P,H,W), zeroed.
+  const std::vector<T> dv = avg_divisors<T>(H, W, OH, OW, p, cip, divisor);
   const int nt = threads_for_size(P * H * W);
-  parallel_for(nt, P, [&](int64_t pl) {
-    const T* ip = in + pl * (Backward ? OH * OW : H * W);
-    T* op = out + pl * (Backward ? H * W : OH * OW);
-    for (int64_t oh = 0; oh < OH; ++oh) {
-      int64_t h0 = oh * p.sh - p.ph, h1 = std::min(h0 + p.kh, H + p.ph);
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        int64_t w0 = ow * p.sw - p.pw, w1 = std::min(w0 + p.kw, W + p.pw);
-        const int64_t pool_size = (h1 - h0) * (w1 - w0);
-        const int64_t a0 = std::max<int64_t>(h0, 0), a1 = std::min(h1, H);
-        const int64_t b0 = std::max<int64_t>(w0, 0), b1 = std::min(w1, W);
-        if (a0 >= a1 || b0 >= b1) {
-          if (!Backward) op[oh * OW + ow] = 0;
-          continue;
-        }
-        const int64_t div = divisor > 0 ? divisor : (cip ? pool_size : (a1 - a0) * (b1 - b0));
-        if (!Backward) {
-          T s = 0;
-          for (int64_t ih = a0; ih < a1; ++ih)
-            for (int64_t iw = b0; iw < b1; ++iw) s += ip[ih * W + iw];
-          op[oh * OW + ow] = s / T(div);
-        } else {
-          const T g = ip[oh * OW + ow] / T(div);
-          for (int64_t ih = a0; ih < a1; ++ih)
-            for (int64_t iw = b0; iw < b1; ++iw) op[ih * W + iw] += g;
-        }
-      }
-    }
-  });
+#if defined(__x86_64__) || defined(_M_X64)
+  if (cpu_has_avx2()) return avx2::avg_pool_planes<T, Backward>(in, out, P, H, W, OH, OW, p, dv.data(), nt);
+#endif
+  generic::avg_pool_planes<T, Backward>(in, out, P, H, W, OH, OW, p, dv.data(), nt);
 }
 
 inline int64_t ad_start(int64_t o, int64_t out, int64_t in) { return (o * in) / out; }

@@ -1,4 +1,4 @@
-// pool_impl.h -- max pooling plane kernel, compiled twice: pool.cpp (baseline, namespace generic) and
+// pool_impl.h -- max and average pooling plane kernels, compiled twice: pool.cpp (baseline, namespace generic) and
 // pool_avx2.cpp (-mavx2 -mfma, namespace avx2); pool.cpp validates and dispatches at run time
 // (cpu_has_avx2). Include only after defining TOCHA_POOL_ISA.
 #include <algorithm>
@@ -118,7 +118,70 @@ void max_pool_2x2(const T* __restrict xi, int64_t W, int64_t OH, int64_t OW, T* 
   }
 }
 
+// Average pooling of one plane, forward (x -> y) or backward (gy -> dx, dx zeroed by the caller), row by
+// row as max_pool_plane: each window tap that reaches an output row is one loop over ow (vectorised), so a
+// forward output sums its cells in window order (row, then column) from 0 -- the order of a per-window loop
+// -- and is then divided by its divisor dv[o] (0: a window with no cell inside the plane, output 0). In
+// backward each output's gradient share gy / dv is added to every cell of its window.
+template <typename T, int S, bool Backward>
+void avg_pool_plane(const T* __restrict in, int64_t H, int64_t W, const PoolParams& p, int64_t OH, int64_t OW,
+                    const T* __restrict dv, T* __restrict out, T* __restrict acc) {
+  const int64_t sw = S > 0 ? S : p.sw;
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const int64_t h0 = std::max<int64_t>(oh * p.sh - p.ph, 0), h1 = std::min(oh * p.sh - p.ph + p.kh, H);
+    const T* d = dv + oh * OW;
+    if (Backward) {
+      const T* g = in + oh * OW;
+      for (int64_t ow = 0; ow < OW; ++ow) acc[ow] = d[ow] != T(0) ? g[ow] / d[ow] : T(0);
+    } else {
+      for (int64_t ow = 0; ow < OW; ++ow) acc[ow] = T(0);
+    }
+    for (int64_t ih = h0; ih < h1; ++ih) {
+      for (int64_t j = 0; j < p.kw; ++j) {
+        const int64_t off = j - p.pw;  // input column of output ow: ow * sw + off
+        const int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+        const int64_t hi = std::min(OW, W - off <= 0 ? int64_t(0) : (W - off - 1) / sw + 1);
+        if (Backward) {
+          T* r = out + ih * W + off;
+          for (int64_t ow = lo; ow < hi; ++ow) r[ow * sw] += acc[ow];
+        } else {
+          const T* r = in + ih * W + off;
+          for (int64_t ow = lo; ow < hi; ++ow) acc[ow] += r[ow * sw];
+        }
+      }
+    }
+    if (!Backward) {
+      T* y = out + oh * OW;
+      for (int64_t ow = 0; ow < OW; ++ow) y[ow] = d[ow] != T(0) ? acc[ow] / d[ow] : T(0);
+    }
+  }
+}
+
 }  // namespace
+
+// Forward: in = x (P, H, W) -> out = y (P, OH, OW); backward: in = gy (P, OH, OW) -> out = dx (P, H, W),
+// zeroed. dv: the OH x OW divisors (shared by all planes).
+template <typename T, bool Backward>
+void avg_pool_planes(const T* in, T* out, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                     const PoolParams& p, const T* dv, int nt) {
+  parallel_for(nt, P, [&](int64_t pl) {
+    const T* ip = in + pl * (Backward ? OH * OW : H * W);
+    T* op = out + pl * (Backward ? H * W : OH * OW);
+    thread_local std::vector<T> acc;  // one output row of sums / gradient shares, per thread
+    if (acc.size() < size_t(OW)) acc.resize(size_t(OW));
+    if (p.sw == 1) avg_pool_plane<T, 1, Backward>(ip, H, W, p, OH, OW, dv, op, acc.data());
+    else if (p.sw == 2) avg_pool_plane<T, 2, Backward>(ip, H, W, p, OH, OW, dv, op, acc.data());
+    else avg_pool_plane<T, 0, Backward>(ip, H, W, p, OH, OW, dv, op, acc.data());
+  });
+}
+#define TOCHA_AVG_POOL_INST(T, B)                                                                         \
+  template void avg_pool_planes<T, B>(const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t,         \
+                                      const PoolParams&, const T*, int);
+TOCHA_AVG_POOL_INST(float, false)
+TOCHA_AVG_POOL_INST(float, true)
+TOCHA_AVG_POOL_INST(double, false)
+TOCHA_AVG_POOL_INST(double, true)
+#undef TOCHA_AVG_POOL_INST
 
 // x: P contiguous planes (H, W) -> y, idx: P planes (OH, OW)
 template <typename T>
