@@ -222,15 +222,23 @@ __attribute__((always_inline)) inline void sup_loop(int64_t kc, const T* a, int6
 
 // ---------------------------------------------------------------- 6 x (2 vectors) micro-kernels
 // One kernel body for both element types; Tile<T> supplies the vector type, lane count L (tile width 2L:
-// 6x16 float, 6x8 double) and the activation applied at the store (the k loops are packed_loop / sup_loop).
+// 6x16 float, 6x8 double), the vector ops (also used by gemv below) and the activation applied at the store (the k loops are packed_loop / sup_loop).
 template <typename T> struct Tile;
 
 template <> struct Tile<float> {
   using V = __m256;
   static constexpr int L = 8;
   static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V zero() { return _mm256_setzero_ps(); }
+  static V set1(float v) { return _mm256_set1_ps(v); }
+  static float hsum(V v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+  }
   template <Act ACT>
   static void store_act(float* c, V v) {
     if constexpr (ACT == Act::ReLU) v = _mm256_max_ps(_mm256_setzero_ps(), v);
@@ -243,8 +251,15 @@ template <> struct Tile<double> {
   using V = __m256d;
   static constexpr int L = 4;
   static V load(const double* p) { return _mm256_loadu_pd(p); }
+  static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
   static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V zero() { return _mm256_setzero_pd(); }
+  static V set1(double v) { return _mm256_set1_pd(v); }
+  static double hsum(V v) {
+    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+  }
   template <Act ACT>
   static void store_act(double* c, V v) {
     if constexpr (ACT == Act::ReLU) v = _mm256_max_pd(_mm256_setzero_pd(), v);
@@ -545,43 +560,12 @@ void pack_b_f64(int64_t kc, int64_t nc, const double* B, int64_t rsb, int64_t cs
 }
 
 // ---------------------------------------------------------------- matrix-vector (KernelSet::gemv)
-template <typename T> struct Gv;
-template <> struct Gv<float> {
-  using V = __m256;
-  static constexpr int L = 8;
-  static V load(const float* p) { return _mm256_loadu_ps(p); }
-  static V set1(float v) { return _mm256_set1_ps(v); }
-  static V zero() { return _mm256_setzero_ps(); }
-  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static V add(V a, V b) { return _mm256_add_ps(a, b); }
-  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
-  static float hsum(V v) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-  }
-};
-template <> struct Gv<double> {
-  using V = __m256d;
-  static constexpr int L = 4;
-  static V load(const double* p) { return _mm256_loadu_pd(p); }
-  static V set1(double v) { return _mm256_set1_pd(v); }
-  static V zero() { return _mm256_setzero_pd(); }
-  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
-  static V add(V a, V b) { return _mm256_add_pd(a, b); }
-  static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
-  static double hsum(V v) {
-    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
-  }
-};
-
 // Rows with unit column stride: R rows at a time, each a dot product over k in two vector accumulators
 // (k = j mod 2L goes to lane j), a scalar tail, then one horizontal sum. Columns with unit row stride
 // (an A^T view): blocks of 4L outputs kept in registers while k runs. Other strides: gemv_ref.
 template <typename T, int R>
 __attribute__((always_inline)) inline void gemv_dot_rows(int64_t K, const T* a, int64_t rs, const T* x, T* y) {
-  using G = Gv<T>;
+  using G = Tile<T>;
   using V = typename G::V;
   constexpr int L = G::L;
   V s0[R], s1[R];
@@ -603,7 +587,7 @@ __attribute__((always_inline)) inline void gemv_dot_rows(int64_t K, const T* a, 
 
 template <typename T>
 void gemv(int64_t m, int64_t K, const T* A, int64_t rs, int64_t cs, const T* x, T* y) {
-  using G = Gv<T>;
+  using G = Tile<T>;
   using V = typename G::V;
   constexpr int L = G::L;
   if (cs == 1) {
