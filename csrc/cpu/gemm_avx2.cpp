@@ -222,7 +222,8 @@ __attribute__((always_inline)) inline void sup_loop(int64_t kc, const T* a, int6
 
 // ---------------------------------------------------------------- 6 x (2 vectors) micro-kernels
 // One kernel body for both element types; Tile<T> supplies the vector type, lane count L (tile width 2L:
-// 6x16 float, 6x8 double), the vector ops (also used by gemv below) and the activation applied at the store (the k loops are packed_loop / sup_loop).
+// 6x16 float, 6x8 double), the vector ops (also used by gemv below) and the activation applied at the store
+// (the k loops are packed_loop / sup_loop).
 template <typename T> struct Tile;
 
 template <> struct Tile<float> {
