@@ -544,13 +544,17 @@ void for_images(int64_t N, int nt, F&& body) {
 // gradient of such a conv is the same computation on gy (see conv_bwd_input_impl). Each output element's
 // arithmetic depends only on the shape (the GEMM never splits K), so results are identical for any thread
 // count. Float32 error: the transforms add <= 4 terms with coefficients +-1 (input, output) and 1/2 (weights).
-template <typename T>
-bool use_winograd(int64_t C, int64_t K, int64_t kh, int64_t kw, const ConvParams& p) {
+// Cin -> Kout channels with an OH x OW output (the input gradient: K -> C channels, H x W). Measured faster than
+// im2col + GEMM / col2im with both channel counts >= 16 (C = 8 -> K = 16 loses: fwd 0.81x, grad input 0.86x)
+// unless the 2x2 tiles waste a quarter of their outputs (5x5 planes: grad input 0.83x); see conv.cpp.
+inline bool use_winograd(int64_t Cin, int64_t Kout, int64_t OH, int64_t OW, int64_t kh, int64_t kw,
+                         const ConvParams& p) {
   if (kh != 3 || kw != 3 || p.sh != 1 || p.sw != 1 || p.dh != 1 || p.dw != 1 || p.groups != 1 || p.ph > 2 ||
       p.pw > 2)
     return false;
   if (conv_algo_override() >= 0) return conv_algo_override() == 2;
-  return std::is_same_v<T, float> && C >= 16 && K >= 16;
+  const int64_t tiled = 4 * ((OH + 1) / 2) * ((OW + 1) / 2);
+  return Cin >= 16 && Kout >= 16 && 4 * OH * OW >= 3 * tiled;
 }
 
 // U_xi (K x C) = (G g G^T)[xi] for every channel pair, packed as the GEMM's A operand once per call: U_xi at the
@@ -614,6 +618,40 @@ inline void deinterleave(V a, V b, V& ev, V& od) {
   }
 }
 
+// (lo, hi) = the lanes of a and b interleaved: a0 b0 a1 b1 ...
+template <typename V>
+inline void interleave(V a, V b, V& lo, V& hi) {
+  using I = decltype(a < a);
+  constexpr int L = sizeof(V) / sizeof(a[0]);
+  if constexpr (L == 8) {
+    lo = __builtin_shuffle(a, b, I{0, 8, 1, 9, 2, 10, 3, 11});
+    hi = __builtin_shuffle(a, b, I{4, 12, 5, 13, 6, 14, 7, 15});
+  } else if constexpr (L == 4) {
+    lo = __builtin_shuffle(a, b, I{0, 4, 1, 5});
+    hi = __builtin_shuffle(a, b, I{2, 6, 3, 7});
+  } else {
+    lo = __builtin_shuffle(a, b, I{0, 2});
+    hi = __builtin_shuffle(a, b, I{1, 3});
+  }
+}
+
+// yr[2 i], yr[2 i + 1] = e0[i], e1[i] for i < n, W tiles per vector step (the last step overlaps the one before:
+// it rewrites some values with the same bits); n >= W.
+template <typename T, int W>
+inline void store_pairs(const T* e0, const T* e1, int64_t n, T* yr) {
+  typedef T VW __attribute__((vector_size(W * sizeof(T))));
+  for (int64_t i = 0;; i += W) {
+    i = std::min(i, n - W);
+    VW a, b, lo, hi;
+    std::memcpy(&a, e0 + i, sizeof(a));
+    std::memcpy(&b, e1 + i, sizeof(b));
+    interleave(a, b, lo, hi);
+    std::memcpy(yr + 2 * i, &lo, sizeof(lo));
+    std::memcpy(yr + 2 * i + W, &hi, sizeof(hi));
+    if (i == n - W) break;
+  }
+}
+
 // y (N, K, OH, OW) = Winograd correlation of x (N, C, H, W), zero-padded by (ph, pw) on the top/left (and as far
 // as the tiles reach on the bottom/right), with the kernels packed in U (winograd_weights) [+ bias].
 template <typename T>
@@ -632,18 +670,19 @@ TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int6
   // V_xi / M_xi one cache line apart beyond their size: the 16 streams of the transforms do not share L1 sets
   const int64_t vsz = up(gemm_packed_b_size<T>(C, Tc)) + al, msz = up(K * Tc) + al;
   const int64_t Wr = 2 * TW + 2;  // padded input row read by one tile row
-  const int64_t wrs = up(2 * ((TW + VL - 1) / VL * VL) + 2 + VL);  // prow with the vector loads' slack
+  const int64_t wrs = up(2 * ((TW + VL - 1) / VL * VL) + 2 + VL);  // a strip row with the vector loads' slack
+  const int64_t srows = 2 * (Tc / TW) + 6;  // padded rows of an image segment's tile rows
   // one H array: the row pairs of an image segment's tile rows + 1, and nr slack on both sides (a panel's
   // lanes outside the segment read, and discard, neighbouring values)
   const int64_t hs = up((Tc / TW + 3) * TW + 2 * nr);
-  const int64_t need = 16 * vsz + 16 * msz + 8 * hs + wrs + 4 * Tc + 16 * nr;
+  const int64_t need = 16 * vsz + 16 * msz + 8 * hs + srows * wrs + 4 * Tc + 16 * nr;
   auto chunk = [&](int64_t ci) {
     const int64_t t0 = ci * Tc, tn = std::min(Tc, NT - t0), ext = (tn + nr - 1) / nr * nr;
     T* Vp = scratch<T>(size_t(need));
     T* M = Vp + 16 * vsz;
     T* Hb = M + 16 * msz + nr;  // column combinations (d B) of the padded rows: [parity][j][row pair][tx]
-    T* prow = Hb - nr + 8 * hs;
-    T* ost = prow + wrs;  // output tiles y00, y01, y10, y11 over the chunk
+    T* strip = Hb - nr + 8 * hs;  // zero-padded input rows
+    T* ost = strip + srows * wrs;  // output tiles y00, y01, y10, y11 over the chunk
     T* pstage = ost + 4 * Tc;  // a panel's 16 x nr values when the panel is shared with another image
     // ---- input transform: V_xi (C x tn) in packed-B layout (gemm.h): element (c, u) at
     //   pc * ext + (u - u % nr) * kcb + (c - pc) * nr + u % nr, K blocks [pc, pc + kcb) of C
@@ -654,9 +693,11 @@ TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int6
         const int64_t n = t / TI, l = t % TI, len = std::min(t0 + tn - t, TI - l), u0 = t - t0;
         const int64_t tya = l / TW, tyb = (l + len - 1) / TW;
         const T* xc = x + (n * C + c) * H * W;
-        for (int64_t r = 2 * tya; r < 2 * tyb + 4; ++r) {  // padded rows of the segment's tile rows
+        // the padded rows of the segment's tile rows, all copied before any is read (a vector load spanning
+        // several just-stored pieces of a row would stall on store forwarding)
+        for (int64_t r = 2 * tya; r < 2 * tyb + 4; ++r) {
           const int64_t ih = r - ph;
-          T* __restrict q = prow;
+          T* __restrict q = strip + (r - 2 * tya) * wrs;
           if (ih >= 0 && ih < H) {
             const T* __restrict xr = xc + ih * W;
             const int64_t w1 = std::min(W, Wr - pw);
@@ -666,6 +707,9 @@ TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int6
           } else {
             for (int64_t s = 0; s < Wr; ++s) q[s] = T(0);
           }
+        }
+        for (int64_t r = 2 * tya; r < 2 * tyb + 4; ++r) {
+          const T* q = strip + (r - 2 * tya) * wrs;
           // d B over VL tiles at a time (two de-interleaved loads per column offset); the lanes past TW spill
           // into the next row pair of the same parity, written later, or into the slack
           T* h = Hb + (r & 1) * 4 * hs + (r / 2 - tya) * TW;
@@ -737,9 +781,16 @@ TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int6
           T* __restrict yr = y + ((n * K + k) * OH + oh + a) * OW;
           const T* __restrict e0 = ost + 2 * a * Tc + u - tx0;
           const T* __restrict e1 = e0 + Tc;
-          for (int64_t tx = tx0; tx < txf; ++tx) {
-            yr[2 * tx] = e0[tx];
-            yr[2 * tx + 1] = e1[tx];
+          const int64_t np = txf - tx0;  // tiles with both columns, interleaved into y's row
+          if (np >= VL) {
+            store_pairs<T, VL>(e0 + tx0, e1 + tx0, np, yr + 2 * tx0);
+          } else if (VL >= 4 && np >= VL / 2) {
+            store_pairs<T, (VL >= 4 ? VL / 2 : VL)>(e0 + tx0, e1 + tx0, np, yr + 2 * tx0);
+          } else {
+            for (int64_t tx = tx0; tx < txf; ++tx) {
+              yr[2 * tx] = e0[tx];
+              yr[2 * tx + 1] = e1[tx];
+            }
           }
           if (txf < tx0 + len) yr[2 * txf] = e0[txf];  // odd OW: the last tile's left column
         }
@@ -765,7 +816,7 @@ void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvPara
   const T* wp = w.data<T>();
   T* yp = y.data<T>();
   const int nt = get_num_threads();
-  if (use_winograd<T>(C, K, kh, kw, p)) {
+  if (use_winograd(C, K, OH, OW, kh, kw, p)) {
     const auto u = winograd_weights(wp, K, C, false);
     winograd_conv(xp, N, C, H, W, p.ph, p.pw, u.first, u.second, bias, K, OH, OW, yp, nt);
     return;
@@ -848,7 +899,7 @@ void conv_bwd_input_impl(const Array& gy, const Array& w, const ConvParams& p, A
   const T* wp = w.data<T>();
   T* xp = dx.data<T>();
   const int nt = get_num_threads();
-  if (use_winograd<T>(K, C, kh, kw, p)) {  // the forward correlation of gy, padded by 2 - p, with the flipped w^T
+  if (use_winograd(K, C, H, W, kh, kw, p)) {  // the forward correlation of gy, padded by 2 - p, with the flipped w^T
     const auto u = winograd_weights(wp, C, K, true);
     winograd_conv(gp, N, K, OH, OW, 2 - p.ph, 2 - p.pw, u.first, u.second, static_cast<const T*>(nullptr), C, H,
                   W, xp, nt);
