@@ -669,20 +669,22 @@ TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int6
   auto up = [al](int64_t n) { return (n + al - 1) / al * al; };
   // V_xi / M_xi one cache line apart beyond their size: the 16 streams of the transforms do not share L1 sets
   const int64_t vsz = up(gemm_packed_b_size<T>(C, Tc)) + al, msz = up(K * Tc) + al;
-  const int64_t Wr = 2 * TW + 2;  // padded input row read by one tile row
-  const int64_t wrs = up(2 * ((TW + VL - 1) / VL * VL) + 2 + VL);  // a strip row with the vector loads' slack
-  const int64_t srows = 2 * (Tc / TW) + 6;  // padded rows of an image segment's tile rows
+  const int64_t wrs = up(2 * ((TW + VL - 1) / VL * VL) + 2 + VL);  // padded columns read per row
   // one H array: the row pairs of an image segment's tile rows + 1, and nr slack on both sides (a panel's
   // lanes outside the segment read, and discard, neighbouring values)
   const int64_t hs = up((Tc / TW + 3) * TW + 2 * nr);
-  const int64_t need = 16 * vsz + 16 * msz + 8 * hs + srows * wrs + 4 * Tc + 16 * nr;
+  const int64_t need = 16 * vsz + 16 * msz + 8 * hs + wrs + 4 * Tc + 16 * nr;
+  const T* xend = x + N * C * H * W;
+  using IV = typename NativeVec<T>::IV;
+  MaskBits<T>* colmask = scratch<MaskBits<T>, kStage>(size_t(wrs));  // calling thread's, read by all
+  for (int64_t s = 0; s < wrs; ++s) colmask[s] = s >= pw && s - pw < W ? ~MaskBits<T>(0) : MaskBits<T>(0);
   auto chunk = [&](int64_t ci) {
     const int64_t t0 = ci * Tc, tn = std::min(Tc, NT - t0), ext = (tn + nr - 1) / nr * nr;
     T* Vp = scratch<T>(size_t(need));
     T* M = Vp + 16 * vsz;
     T* Hb = M + 16 * msz + nr;  // column combinations (d B) of the padded rows: [parity][j][row pair][tx]
-    T* strip = Hb - nr + 8 * hs;  // zero-padded input rows
-    T* ost = strip + srows * wrs;  // output tiles y00, y01, y10, y11 over the chunk
+    T* rowbuf = Hb - nr + 8 * hs;  // a zero-padded input row
+    T* ost = rowbuf + wrs;  // output tiles y00, y01, y10, y11 over the chunk
     T* pstage = ost + 4 * Tc;  // a panel's 16 x nr values when the panel is shared with another image
     // ---- input transform: V_xi (C x tn) in packed-B layout (gemm.h): element (c, u) at
     //   pc * ext + (u - u % nr) * kcb + (c - pc) * nr + u % nr, K blocks [pc, pc + kcb) of C
@@ -693,30 +695,33 @@ TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int6
         const int64_t n = t / TI, l = t % TI, len = std::min(t0 + tn - t, TI - l), u0 = t - t0;
         const int64_t tya = l / TW, tyb = (l + len - 1) / TW;
         const T* xc = x + (n * C + c) * H * W;
-        // the padded rows of the segment's tile rows, all copied before any is read (a vector load spanning
-        // several just-stored pieces of a row would stall on store forwarding)
+        // d B of the padded rows of the segment's tile rows, VL tiles at a time (two de-interleaved loads per
+        // column offset). Row r's padded columns [0, wrs) are read in place from x at a shift of -pw, with the
+        // columns outside [pw, pw + W) cleared bitwise by colmask (values of the neighbouring rows, never used);
+        // a row whose reads would leave x (first / last rows of the tensor) is copied zero-padded first. The lanes
+        // past TW spill into the next row pair of the same parity, written later, or into the slack.
         for (int64_t r = 2 * tya; r < 2 * tyb + 4; ++r) {
           const int64_t ih = r - ph;
-          T* __restrict q = strip + (r - 2 * tya) * wrs;
-          if (ih >= 0 && ih < H) {
-            const T* __restrict xr = xc + ih * W;
-            const int64_t w1 = std::min(W, Wr - pw);
-            for (int64_t s = 0; s < pw; ++s) q[s] = T(0);
-            for (int64_t s = 0; s < w1; ++s) q[pw + s] = xr[s];
-            for (int64_t s = pw + w1; s < Wr; ++s) q[s] = T(0);
-          } else {
-            for (int64_t s = 0; s < Wr; ++s) q[s] = T(0);
-          }
-        }
-        for (int64_t r = 2 * tya; r < 2 * tyb + 4; ++r) {
-          const T* q = strip + (r - 2 * tya) * wrs;
-          // d B over VL tiles at a time (two de-interleaved loads per column offset); the lanes past TW spill
-          // into the next row pair of the same parity, written later, or into the slack
           T* h = Hb + (r & 1) * 4 * hs + (r / 2 - tya) * TW;
+          if (ih < 0 || ih >= H) {
+            for (int64_t tx = 0; tx < TW; tx += VL)
+              for (int j = 0; j < 4; ++j) vst(h + j * hs + tx, V{});
+            continue;
+          }
+          const T* q = xc + ih * W - pw;
+          if (q < x || q + wrs > xend) {
+            for (int64_t s = 0; s < wrs; ++s) rowbuf[s] = s >= pw && s - pw < W ? q[s] : T(0);
+            q = rowbuf;
+          }
+          auto ld = [&](int64_t s) __attribute__((always_inline)) {
+            IV m;
+            std::memcpy(&m, colmask + s, sizeof(m));
+            return (V)((IV)vld(q + s) & m);
+          };
           for (int64_t tx = 0; tx < TW; tx += VL) {
             V ev, od, ev1, od1;
-            deinterleave(vld(q + 2 * tx), vld(q + 2 * tx + VL), ev, od);
-            deinterleave(vld(q + 2 * tx + 2), vld(q + 2 * tx + 2 + VL), ev1, od1);
+            deinterleave(ld(2 * tx), ld(2 * tx + VL), ev, od);
+            deinterleave(ld(2 * tx + 2), ld(2 * tx + 2 + VL), ev1, od1);
             vst(h + tx, ev - ev1);
             vst(h + hs + tx, od + ev1);
             vst(h + 2 * hs + tx, ev1 - od);
