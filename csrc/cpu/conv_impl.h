@@ -676,6 +676,7 @@ TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int6
   const int64_t need = 16 * vsz + 16 * msz + 8 * hs + wrs + 4 * Tc + 16 * nr;
   const T* xend = x + N * C * H * W;
   using IV = typename NativeVec<T>::IV;
+  using LI = typename NativeVec<T>::I;
   MaskBits<T>* colmask = scratch<MaskBits<T>, kStage>(size_t(wrs));  // calling thread's, read by all
   for (int64_t s = 0; s < wrs; ++s) colmask[s] = s >= pw && s - pw < W ? ~MaskBits<T>(0) : MaskBits<T>(0);
   auto chunk = [&](int64_t ci) {
@@ -744,9 +745,16 @@ TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int6
               vst(dst + (8 + j) * ds + s, d2 - d1);
               vst(dst + (12 + j) * ds + s, d1 - d3);
             }
-          if (!whole)
-            for (int xi = 0; xi < 16; ++xi)
-              for (int64_t s = a - pu; s < b - pu; ++s) Vc[xi * vsz + pu * kcb + s] = pstage[xi * nr + s];
+          if (!whole)  // lanes [a, b) of the panel: vector blends under a lane mask
+            for (int64_t s = 0; s < nr; s += VL) {
+              IV lane, m;
+              for (int i = 0; i < VL; ++i) lane[i] = LI(s + i);
+              m = (lane >= IV{} + LI(a - pu)) & (lane < IV{} + LI(b - pu));
+              for (int xi = 0; xi < 16; ++xi) {
+                T* d = Vc + xi * vsz + pu * kcb + s;
+                vst(d, (V)(((IV)vld(pstage + xi * nr + s) & m) | ((IV)vld(d) & ~m)));
+              }
+            }
         }
         t += len;
       }
