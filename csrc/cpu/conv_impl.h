@@ -544,6 +544,7 @@ void for_images(int64_t N, int nt, F&& body) {
 // gradient of such a conv is the same computation on gy (see conv_bwd_input_impl). Each output element's
 // arithmetic depends only on the shape (the GEMM never splits K), so results are identical for any thread
 // count. Float32 error: the transforms add <= 4 terms with coefficients +-1 (input, output) and 1/2 (weights).
+
 // Cin -> Kout channels with an OH x OW output (the input gradient: K -> C channels, H x W). Measured faster than
 // im2col + GEMM / col2im with both channel counts >= 16 (C = 8 -> K = 16 loses: fwd 0.81x, grad input 0.86x)
 // unless the 2x2 tiles waste a quarter of their outputs (5x5 planes: grad input 0.83x); see conv.cpp.
@@ -594,8 +595,6 @@ std::pair<const T*, int64_t> winograd_weights(const T* w, int64_t K, int64_t C, 
 // the GEMM's register-tile width (no padded B columns except in the last chunk).
 template <typename T>
 int64_t winograd_chunk(int64_t C, int64_t K, int nr) {
-  static const int64_t env = std::getenv("TOCHA_WINO_TC") ? std::atoi(std::getenv("TOCHA_WINO_TC")) : 0;
-  if (env > 0) return (env + nr - 1) / nr * nr;
   const int64_t budget = (int64_t(3) << 19) / int64_t(sizeof(T));
   const int64_t tc = budget / (16 * (C + K)) / nr * nr;
   return std::clamp<int64_t>(tc, 4 * int64_t(nr), 32 * int64_t(nr));
