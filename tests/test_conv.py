@@ -360,10 +360,11 @@ def test_flat_packed_forward_bitwise_equals_im2col_path(dtype, band_bytes):
         tocha.set_num_threads(prev)
 
 
-# Winograd F(2x2, 3x3) (3x3, stride 1, groups 1; forward and input gradient), forced with set_conv_algo(2): odd
-# output sizes (partial 2x2 tiles), padding 0 / 1 / 2 and unequal, a single output pixel, rows wider than a vector
-# of tiles, several tile chunks with GEMM panels shared by two images, channel counts that are not multiples of
-# 8 / 16 and C > 256 (two GEMM K blocks); the input gradient runs the same kernel with K -> C channels.
+# Winograd F(2x2, 3x3) (3x3, stride 1, groups 1; forward, input and weight gradients), forced with
+# set_conv_algo(2): odd output sizes (partial 2x2 tiles), padding 0 / 1 / 2 and unequal, a single output
+# pixel, rows wider than a vector of tiles, several tile chunks with GEMM panels shared by two images, channel
+# counts that are not multiples of 8 / 16 and C > 256 (two GEMM K blocks); the input gradient runs the same
+# kernel with K -> C channels, the weight gradient (F(3x3, 2x2)) sums over chunks of tiles in fixed slices.
 WINOGRAD_SHAPES = [
     # N, C, H, W, K, padding, bias
     (3, 5, 7, 9, 6, 0, True),
@@ -411,13 +412,14 @@ def test_winograd_matches_torch_and_thread_count(shape):
 
 
 def test_winograd_dispatch():
-    # the default choice gives the same bits as forcing the expected path (2: Winograd, 0: im2col + GEMM / col2im),
-    # for the forward and the input gradient (which is a Winograd conv K -> C channels onto the H x W input):
-    # Winograd with >= 16 channels in and out unless the 2x2 tiles waste a quarter of the outputs (5x5 planes)
+    # the default choice gives the same bits as forcing the expected path (2: Winograd, 0: im2col + GEMM /
+    # col2im), for the forward and the weight gradient (same tiles) and the input gradient (a Winograd conv K
+    # -> C channels onto the H x W input): Winograd with >= 16 channels in and out unless the 2x2 tiles waste
+    # a quarter of the outputs (5x5 planes)
     from tocha._ops import _wrap
 
     rng = np.random.default_rng(4)
-    cases = [  # x shape, K, padding, expected (forward, input gradient)
+    cases = [  # x shape, K, padding, expected (forward and weight gradient, input gradient)
         ((2, 16, 10, 9), 16, 1, (2, 2)), ((2, 8, 10, 9), 16, 1, (0, 0)), ((2, 16, 10, 9), 8, 1, (0, 0)),
         ((2, 16, 7, 7), 16, 0, (0, 2)), ((2, 16, 5, 5), 16, 1, (0, 0)), ((2, 1, 12, 12), 32, 0, (0, 0))]
     try:
@@ -431,8 +433,9 @@ def test_winograd_dispatch():
             for algo in (-1, 0, 2):
                 tocha._C.set_conv_algo(algo)
                 runs[algo] = (_wrap(tocha._C.conv2d_forward(x, w, None, params)).numpy(),
-                              _wrap(tocha._C.conv2d_backward_input(gy, w, xs[2], xs[3], params)).numpy())
-            for i, algo in enumerate(expected):
+                              _wrap(tocha._C.conv2d_backward_input(gy, w, xs[2], xs[3], params)).numpy(),
+                              _wrap(tocha._C.conv2d_backward_weight(x, gy, 3, 3, params)).numpy())
+            for i, algo in enumerate(expected + expected[:1]):
                 np.testing.assert_array_equal(runs[-1][i], runs[algo][i], err_msg=str((xs, K, pad, i)))
                 assert not np.array_equal(runs[-1][i], runs[2 - algo][i]), (xs, K, pad, i)
     finally:

@@ -101,7 +101,8 @@
 //   An earlier F(2x2, 3x3) forward (per-image chunks of ~128 tiles, scalar-ish transforms, plain gemm packing U and
 //   V per call) lost: 26x26 13.2 ms, 14x14 p1 5.2-5.35 vs im2col 4.88, 32x32 p1 21.4.
 // Choice direct vs im2col, measured (1 thread, min of 5, loaded 2-core Zen3; tocha._C.set_conv_algo(0|1|2)
-// forces im2col / direct / Winograd where applicable, -1 the default; script: fwd and x.sum().backward() timed alternately per path):
+// forces im2col / direct / Winograd where applicable, -1 the default; script: fwd and x.sum().backward() timed
+// alternately per path):
 //   depthwise (32,64,32,32) 3x3 groups=64 pad 1: im2col fwd 86.9 ms, fwd+bwd 599 ms | direct 50.9 / 208 ms
 //     -> Cg == 1 with groups > 1 uses the direct kernel (Kg = 1 GEMMs are tiny and memory-bound);
 //   1-channel input (64,1,28,28)->32 3x3: im2col fwd 1.3 ms, fwd+bwd 73 ms | direct 36.7 / 133 ms

@@ -651,6 +651,142 @@ inline void store_pairs(const T* e0, const T* e1, int64_t n, T* yr) {
   }
 }
 
+// The 2x2 output tiles of all N images (OH x OW planes, in rows of TW tiles) as one list cut into chunks of Tc,
+// and the zero-padded input rows their 4x4 patches read (x (N, C, H, W) padded by (ph, pw) on the top/left and
+// as far as the tiles reach on the bottom/right): rows are read wrs columns at a time in place at a shift of -pw,
+// colmask clearing the columns outside x's row. colmask is the calling thread's scratch, read by all threads.
+template <typename T>
+struct WinogradTiles {
+  const T* x;
+  const T* xend;
+  int64_t C, H, W, ph, pw, OH, OW, TW, TI, NT, Tc, nchunks, wrs, hs;
+  const MaskBits<T>* colmask;
+};
+
+template <typename T>
+WinogradTiles<T> winograd_tiles(const T* x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw,
+                                int64_t OH, int64_t OW, int64_t Tc, int64_t nr) {
+  constexpr int VL = NativeVec<T>::kLen;
+  WinogradTiles<T> g{x, x + N * C * H * W, C, H, W, ph, pw, OH, OW, (OW + 1) / 2, 0, 0, Tc, 0, 0, 0, nullptr};
+  g.TI = (OH + 1) / 2 * g.TW;
+  g.NT = N * g.TI;
+  g.nchunks = (g.NT + Tc - 1) / Tc;
+  const int64_t al = 64 / int64_t(sizeof(T));
+  g.wrs = (2 * ((g.TW + VL - 1) / VL * VL) + 2 + VL + al - 1) / al * al;  // padded columns read per row
+  // one array of column combinations: the row pairs of an image segment's tile rows + 1, and nr slack on both
+  // sides (a panel's lanes outside the segment read, and discard, neighbouring values)
+  g.hs = ((Tc / g.TW + 3) * g.TW + 2 * nr + al - 1) / al * al;
+  MaskBits<T>* m = scratch<MaskBits<T>, kStage>(size_t(g.wrs));
+  for (int64_t s = 0; s < g.wrs; ++s) m[s] = s >= pw && s - pw < W ? ~MaskBits<T>(0) : MaskBits<T>(0);
+  g.colmask = m;
+  return g;
+}
+
+// Elements of the per-thread buffers winograd_input needs beside V (Hb, rowbuf, pstage below).
+template <typename T>
+int64_t winograd_input_scratch(const WinogradTiles<T>& g, int64_t nr) {
+  return 8 * g.hs + g.wrs + 16 * nr;
+}
+
+// V_xi (C x tn) = (B^T d B)[xi] for the tiles [t0, t0 + tn) of the list, at Vp + xi * vsz: with `packed` in the
+// GEMM's packed-B layout for (kc, nr) = gemm_packing(C) (gemm.h; element (c, u) at pc * ext + (u - u % nr) * kcb +
+// (c - pc) * nr + u % nr, K blocks [pc, pc + kcb) of C, padding columns zeroed), else a plain matrix with row
+// stride ldv (nr then only blocks the loops). buf: winograd_input_scratch(g, nr) elements.
+template <typename T>
+TOCHA_CONV_NO_LIBCALLS void winograd_input(const WinogradTiles<T>& g, int64_t t0, int64_t tn, int64_t nr,
+                                           int64_t kc, bool packed, int64_t ldv, T* Vp, int64_t vsz, T* buf) {
+  using V = typename NativeVec<T>::V;
+  using IV = typename NativeVec<T>::IV;
+  using LI = typename NativeVec<T>::I;
+  constexpr int VL = NativeVec<T>::kLen;
+  auto vld = [](const T* p) __attribute__((always_inline)) { V v; std::memcpy(&v, p, sizeof(v)); return v; };
+  auto vst = [](T* p, V v) __attribute__((always_inline)) { std::memcpy(p, &v, sizeof(v)); };
+  const int64_t C = g.C, H = g.H, W = g.W, TW = g.TW, TI = g.TI, hs = g.hs, wrs = g.wrs;
+  const int64_t ext = (tn + nr - 1) / nr * nr;
+  T* Hb = buf + nr;  // column combinations (d B) of the padded rows: [parity][j][row pair][tx]
+  T* rowbuf = buf + 8 * hs;  // a zero-padded input row
+  T* pstage = rowbuf + wrs;  // a panel's 16 x nr values when the panel is shared with another image
+  for (int64_t c = 0; c < C; ++c) {
+    const int64_t pc = packed ? c / kc * kc : 0, kcb = packed ? std::min<int64_t>(kc, C - pc) : 1;
+    T* Vc = packed ? Vp + pc * ext + (c - pc) * nr : Vp + c * ldv;  // + panel start * kcb + lane
+    for (int64_t t = t0; t < t0 + tn;) {  // segments of the chunk within one image
+      const int64_t n = t / TI, l = t % TI, len = std::min(t0 + tn - t, TI - l), u0 = t - t0;
+      const int64_t tya = l / TW, tyb = (l + len - 1) / TW;
+      const T* xc = g.x + (n * C + c) * H * W;
+      // d B of the padded rows of the segment's tile rows, VL tiles at a time (two de-interleaved loads per
+      // column offset). Row r's padded columns [0, wrs) are read in place from x at a shift of -pw, with the
+      // columns outside [pw, pw + W) cleared bitwise by colmask (values of the neighbouring rows, never used);
+      // a row whose reads would leave x (first / last rows of the tensor) is copied zero-padded first. The lanes
+      // past TW spill into the next row pair of the same parity, written later, or into the slack.
+      for (int64_t r = 2 * tya; r < 2 * tyb + 4; ++r) {
+        const int64_t ih = r - g.ph;
+        T* h = Hb + (r & 1) * 4 * hs + (r / 2 - tya) * TW;
+        if (ih < 0 || ih >= H) {
+          for (int64_t tx = 0; tx < TW; tx += VL)
+            for (int j = 0; j < 4; ++j) vst(h + j * hs + tx, V{});
+          continue;
+        }
+        const T* q = xc + ih * W - g.pw;
+        if (q < g.x || q + wrs > g.xend) {
+          for (int64_t s = 0; s < wrs; ++s) rowbuf[s] = s >= g.pw && s - g.pw < W ? q[s] : T(0);
+          q = rowbuf;
+        }
+        auto ld = [&](int64_t s) __attribute__((always_inline)) {
+          IV m;
+          std::memcpy(&m, g.colmask + s, sizeof(m));
+          return (V)((IV)vld(q + s) & m);
+        };
+        for (int64_t tx = 0; tx < TW; tx += VL) {
+          V ev, od, ev1, od1;
+          deinterleave(ld(2 * tx), ld(2 * tx + VL), ev, od);
+          deinterleave(ld(2 * tx + 2), ld(2 * tx + 2 + VL), ev1, od1);
+          vst(h + tx, ev - ev1);
+          vst(h + hs + tx, od + ev1);
+          vst(h + 2 * hs + tx, ev1 - od);
+          vst(h + 3 * hs + tx, od - od1);
+        }
+      }
+      // row combinations B^T (d B), a panel (nr tiles) at a time: rows 2ty, 2ty + 1 of a tile are H row
+      // pair ty (even, odd parity), rows 2ty + 2, 2ty + 3 pair ty + 1 (TW further on), so consecutive tiles
+      // of the image are consecutive in H. Panels shared with another image are computed whole into pstage
+      // and only this image's lanes blended in.
+      const int64_t dh = l - tya * TW - u0;  // H index of tile u: u + dh
+      for (int64_t pu = u0 - u0 % nr; pu < u0 + len; pu += nr) {
+        const int64_t a = std::max(pu, u0), b = std::min(pu + nr, u0 + len);
+        const bool whole = a == pu && b == pu + nr;
+        T* dst = whole ? Vc + pu * kcb : pstage;
+        const int64_t ds = whole ? vsz : nr;
+        for (int64_t s = 0; s < nr; s += VL)
+          for (int j = 0; j < 4; ++j) {
+            const T* e = Hb + j * hs + pu + dh + s;
+            const T* o = e + 4 * hs;
+            const V d0 = vld(e), d1 = vld(o), d2 = vld(e + TW), d3 = vld(o + TW);
+            vst(dst + j * ds + s, d0 - d2);
+            vst(dst + (4 + j) * ds + s, d1 + d2);
+            vst(dst + (8 + j) * ds + s, d2 - d1);
+            vst(dst + (12 + j) * ds + s, d1 - d3);
+          }
+        if (!whole)  // lanes [a, b) of the panel: vector blends under a lane mask
+          for (int64_t s = 0; s < nr; s += VL) {
+            IV lane, m;
+            for (int i = 0; i < VL; ++i) lane[i] = LI(s + i);
+            m = (lane >= IV{} + LI(a - pu)) & (lane < IV{} + LI(b - pu));
+            for (int xi = 0; xi < 16; ++xi) {
+              T* d = Vc + xi * vsz + pu * kcb + s;
+              vst(d, (V)(((IV)vld(pstage + xi * nr + s) & m) | ((IV)vld(d) & ~m)));
+            }
+          }
+      }
+      t += len;
+    }
+    if (packed && ext > tn)  // padding columns of the last panel
+      for (int xi = 0; xi < 16; ++xi) {
+        T* v = Vc + xi * vsz + (tn - tn % nr) * kcb;
+        for (int64_t s = tn % nr; s < nr; ++s) v[s] = T(0);
+      }
+  }
+}
+
 // y (N, K, OH, OW) = Winograd correlation of x (N, C, H, W), zero-padded by (ph, pw) on the top/left (and as far
 // as the tiles reach on the bottom/right), with the kernels packed in U (winograd_weights) [+ bias].
 template <typename T>
@@ -661,108 +797,22 @@ TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int6
   constexpr int VL = NativeVec<T>::kLen;
   auto vld = [](const T* p) __attribute__((always_inline)) { V v; std::memcpy(&v, p, sizeof(v)); return v; };
   auto vst = [](T* p, V v) __attribute__((always_inline)) { std::memcpy(p, &v, sizeof(v)); };
-  const int64_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, TI = TH * TW, NT = N * TI;
   const GemmPacking pk = gemm_packing<T>(C);
-  const int64_t nr = pk.nr, Tc = winograd_chunk<T>(C, K, pk.nr), nchunks = (NT + Tc - 1) / Tc;
+  const int64_t nr = pk.nr, Tc = winograd_chunk<T>(C, K, pk.nr);
+  const WinogradTiles<T> g = winograd_tiles(x, N, C, H, W, ph, pw, OH, OW, Tc, nr);
+  const int64_t TW = g.TW, TI = g.TI, NT = g.NT;
   const int64_t al = 64 / int64_t(sizeof(T));  // 64-byte alignment of the sub-buffers, in elements
   auto up = [al](int64_t n) { return (n + al - 1) / al * al; };
   // V_xi / M_xi one cache line apart beyond their size: the 16 streams of the transforms do not share L1 sets
   const int64_t vsz = up(gemm_packed_b_size<T>(C, Tc)) + al, msz = up(K * Tc) + al;
-  const int64_t wrs = up(2 * ((TW + VL - 1) / VL * VL) + 2 + VL);  // padded columns read per row
-  // one H array: the row pairs of an image segment's tile rows + 1, and nr slack on both sides (a panel's
-  // lanes outside the segment read, and discard, neighbouring values)
-  const int64_t hs = up((Tc / TW + 3) * TW + 2 * nr);
-  const int64_t need = 16 * vsz + 16 * msz + 8 * hs + wrs + 4 * Tc + 16 * nr;
-  const T* xend = x + N * C * H * W;
-  using IV = typename NativeVec<T>::IV;
-  using LI = typename NativeVec<T>::I;
-  MaskBits<T>* colmask = scratch<MaskBits<T>, kStage>(size_t(wrs));  // calling thread's, read by all
-  for (int64_t s = 0; s < wrs; ++s) colmask[s] = s >= pw && s - pw < W ? ~MaskBits<T>(0) : MaskBits<T>(0);
+  const int64_t need = 16 * vsz + 16 * msz + 4 * Tc + winograd_input_scratch(g, nr);
   auto chunk = [&](int64_t ci) {
     const int64_t t0 = ci * Tc, tn = std::min(Tc, NT - t0), ext = (tn + nr - 1) / nr * nr;
     T* Vp = scratch<T>(size_t(need));
     T* M = Vp + 16 * vsz;
-    T* Hb = M + 16 * msz + nr;  // column combinations (d B) of the padded rows: [parity][j][row pair][tx]
-    T* rowbuf = Hb - nr + 8 * hs;  // a zero-padded input row
-    T* ost = rowbuf + wrs;  // output tiles y00, y01, y10, y11 over the chunk
-    T* pstage = ost + 4 * Tc;  // a panel's 16 x nr values when the panel is shared with another image
-    // ---- input transform: V_xi (C x tn) in packed-B layout (gemm.h): element (c, u) at
-    //   pc * ext + (u - u % nr) * kcb + (c - pc) * nr + u % nr, K blocks [pc, pc + kcb) of C
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t pc = c / pk.kc * pk.kc, kcb = std::min<int64_t>(pk.kc, C - pc);
-      T* Vc = Vp + pc * ext + (c - pc) * nr;
-      for (int64_t t = t0; t < t0 + tn;) {  // segments of the chunk within one image
-        const int64_t n = t / TI, l = t % TI, len = std::min(t0 + tn - t, TI - l), u0 = t - t0;
-        const int64_t tya = l / TW, tyb = (l + len - 1) / TW;
-        const T* xc = x + (n * C + c) * H * W;
-        // d B of the padded rows of the segment's tile rows, VL tiles at a time (two de-interleaved loads per
-        // column offset). Row r's padded columns [0, wrs) are read in place from x at a shift of -pw, with the
-        // columns outside [pw, pw + W) cleared bitwise by colmask (values of the neighbouring rows, never used);
-        // a row whose reads would leave x (first / last rows of the tensor) is copied zero-padded first. The lanes
-        // past TW spill into the next row pair of the same parity, written later, or into the slack.
-        for (int64_t r = 2 * tya; r < 2 * tyb + 4; ++r) {
-          const int64_t ih = r - ph;
-          T* h = Hb + (r & 1) * 4 * hs + (r / 2 - tya) * TW;
-          if (ih < 0 || ih >= H) {
-            for (int64_t tx = 0; tx < TW; tx += VL)
-              for (int j = 0; j < 4; ++j) vst(h + j * hs + tx, V{});
-            continue;
-          }
-          const T* q = xc + ih * W - pw;
-          if (q < x || q + wrs > xend) {
-            for (int64_t s = 0; s < wrs; ++s) rowbuf[s] = s >= pw && s - pw < W ? q[s] : T(0);
-            q = rowbuf;
-          }
-          auto ld = [&](int64_t s) __attribute__((always_inline)) {
-            IV m;
-            std::memcpy(&m, colmask + s, sizeof(m));
-            return (V)((IV)vld(q + s) & m);
-          };
-          for (int64_t tx = 0; tx < TW; tx += VL) {
-            V ev, od, ev1, od1;
-            deinterleave(ld(2 * tx), ld(2 * tx + VL), ev, od);
-            deinterleave(ld(2 * tx + 2), ld(2 * tx + 2 + VL), ev1, od1);
-            vst(h + tx, ev - ev1);
-            vst(h + hs + tx, od + ev1);
-            vst(h + 2 * hs + tx, ev1 - od);
-            vst(h + 3 * hs + tx, od - od1);
-          }
-        }
-        const int64_t dh = l - tya * TW - u0;  // H index of tile u: u + dh
-        for (int64_t pu = u0 - u0 % nr; pu < u0 + len; pu += nr) {
-          const int64_t a = std::max(pu, u0), b = std::min(pu + nr, u0 + len);
-          const bool whole = a == pu && b == pu + nr;
-          T* dst = whole ? Vc + pu * kcb : pstage;
-          const int64_t ds = whole ? vsz : nr;
-          for (int64_t s = 0; s < nr; s += VL)
-            for (int j = 0; j < 4; ++j) {
-              const T* e = Hb + j * hs + pu + dh + s;
-              const T* o = e + 4 * hs;
-              const V d0 = vld(e), d1 = vld(o), d2 = vld(e + TW), d3 = vld(o + TW);
-              vst(dst + j * ds + s, d0 - d2);
-              vst(dst + (4 + j) * ds + s, d1 + d2);
-              vst(dst + (8 + j) * ds + s, d2 - d1);
-              vst(dst + (12 + j) * ds + s, d1 - d3);
-            }
-          if (!whole)  // lanes [a, b) of the panel: vector blends under a lane mask
-            for (int64_t s = 0; s < nr; s += VL) {
-              IV lane, m;
-              for (int i = 0; i < VL; ++i) lane[i] = LI(s + i);
-              m = (lane >= IV{} + LI(a - pu)) & (lane < IV{} + LI(b - pu));
-              for (int xi = 0; xi < 16; ++xi) {
-                T* d = Vc + xi * vsz + pu * kcb + s;
-                vst(d, (V)(((IV)vld(pstage + xi * nr + s) & m) | ((IV)vld(d) & ~m)));
-              }
-            }
-        }
-        t += len;
-      }
-      if (ext > tn)  // padding columns of the last panel
-        for (int xi = 0; xi < 16; ++xi) {
-          T* v = Vc + xi * vsz + (tn - tn % nr) * kcb;
-          for (int64_t s = tn % nr; s < nr; ++s) v[s] = T(0);
-        }
-    }
+    T* ost = M + 16 * msz;  // output tiles y00, y01, y10, y11 over the chunk
+    // ---- input transform: V_xi (C x tn) in the GEMM's packed-B layout
+    winograd_input(g, t0, tn, nr, pk.kc, true, 0, Vp, vsz, ost + 4 * Tc);
     // ---- 16 GEMMs: M_xi (K x tn, row stride Tc) = U_xi @ V_xi
     for (int xi = 0; xi < 16; ++xi)
       gemm_prepacked<T>(K, tn, C, U + xi * usz, nullptr, 0, 0, Vp + xi * vsz, nullptr, 0, 0, M + xi * msz, Tc,
@@ -810,11 +860,121 @@ TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int6
       }
     }
   };
-  if (nt > 1 && nchunks >= nt) {
+  if (nt > 1 && g.nchunks >= nt) {
     TOCHA_CONV_PARALLEL_FOR(nt, 1)
-    for (int64_t ci = 0; ci < nchunks; ++ci) chunk(ci);
+    for (int64_t ci = 0; ci < g.nchunks; ++ci) chunk(ci);
   } else {
-    for (int64_t ci = 0; ci < nchunks; ++ci) chunk(ci);
+    for (int64_t ci = 0; ci < g.nchunks; ++ci) chunk(ci);
+  }
+}
+
+// dw (K, C, 3, 3) = the weight gradient of the Winograd conv above (x (N, C, H, W) padded by (ph, pw), gy
+// (N, K, OH, OW)): its adjoint in g, dw[k][c] = G^T (sum over tiles of (A dy A^T) .* (B^T d B)) G, with dy the
+// tile's 2x2 block of gy (zeros past OH / OW) -- F(3x3, 2x2), 16 instead of 36 multiply-adds per tile and
+// channel pair. Per chunk of tiles, V_xi (C x tn, plain) and Y_xi (K x tn) = (A dy A^T)[xi], then 16 GEMMs
+// M_xi (K x C) += Y_xi @ V_xi^T with the tiles as the reduction. The chunks are cut into S = min(chunks, 16)
+// slices (a function of the shape only), each summing into its own partial; partials are added in slice order,
+// so the result is the same for any thread count.
+template <typename T>
+TOCHA_CONV_NO_LIBCALLS void winograd_weight_grad(const T* x, const T* gy, int64_t N, int64_t C, int64_t H,
+                                                 int64_t W, int64_t ph, int64_t pw, int64_t K, int64_t OH,
+                                                 int64_t OW, T* dw, int nt) {
+  using V = typename NativeVec<T>::V;
+  using IV = typename NativeVec<T>::IV;
+  constexpr int VL = NativeVec<T>::kLen;
+  auto vld = [](const T* p) __attribute__((always_inline)) { V v; std::memcpy(&v, p, sizeof(v)); return v; };
+  auto vst = [](T* p, V v) __attribute__((always_inline)) { std::memcpy(p, &v, sizeof(v)); };
+  const int64_t nr = 2 * VL;  // tiles per step of the row combinations (V is a plain matrix here)
+  const int64_t Tc = winograd_chunk<T>(C, K, int(nr));
+  const WinogradTiles<T> g = winograd_tiles(x, N, C, H, W, ph, pw, OH, OW, Tc, nr);
+  const int64_t TW = g.TW, TI = g.TI, NT = g.NT, nchunks = g.nchunks, OHW = OH * OW;
+  const int64_t al = 64 / int64_t(sizeof(T));
+  auto up = [al](int64_t n) { return (n + al - 1) / al * al; };
+  const int64_t ld = up(Tc + nr);  // row stride of V_xi and Y_xi (vector stores spill up to nr past a row)
+  const int64_t vsz = C * ld + al, ysz = K * ld + al;  // one cache line off: the 16 streams do not share L1 sets
+  const int64_t gws = up(2 * ((TW + VL - 1) / VL * VL) + 2 * VL);  // gy columns read per tile row
+  const int64_t need = 16 * vsz + 16 * ysz + 2 * gws + winograd_input_scratch(g, nr);
+  MaskBits<T>* gmask = scratch<MaskBits<T>, kWeightsBias>(size_t(gws));  // gy columns < OW
+  for (int64_t s = 0; s < gws; ++s) gmask[s] = s < OW ? ~MaskBits<T>(0) : MaskBits<T>(0);
+  const T* gyend = gy + N * K * OHW;
+  const int64_t S = std::min<int64_t>(nchunks, 16), KC = K * C;
+  T* part = scratch<T, kPartials>(size_t(S * 16 * KC));
+  auto slice = [&](int64_t sl) {
+    T* Vp = scratch<T>(size_t(need));
+    T* Y = Vp + 16 * vsz;
+    T* grow = Y + 16 * ysz;  // a zero-padded gy row pair
+    T* ibuf = grow + 2 * gws;
+    T* Ms = part + sl * 16 * KC;
+    const int64_t c0 = sl * nchunks / S, c1 = (sl + 1) * nchunks / S;
+    for (int64_t ci = c0; ci < c1; ++ci) {
+      const int64_t t0 = ci * Tc, tn = std::min(Tc, NT - t0);
+      winograd_input(g, t0, tn, nr, C, false, ld, Vp, vsz, ibuf);
+      // Y_xi[k][u] = (A dy A^T)[xi], A = [1 0; 1 1; 1 -1; 0 -1]: per tile row segment, VL tiles at a time from
+      // de-interleaved loads of gy's two rows (columns >= OW and a row >= OH read as zeros); lanes past the
+      // segment spill into the next segment, written later, or into the row slack
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t t = t0; t < t0 + tn;) {
+          const int64_t n = t / TI, l = t % TI, ty = l / TW, tx0 = l % TW;
+          const int64_t len = std::min(t0 + tn - t, TW - tx0), u = t - t0;
+          const int64_t span = 2 * ((len + VL - 1) / VL * VL);  // columns read from 2 tx0
+          const T* q[2];
+          for (int a = 0; a < 2; ++a) {
+            const int64_t oh = 2 * ty + a;
+            const T* r = gy + ((n * K + k) * OH + oh) * OW;
+            if (oh >= OH || r + 2 * tx0 + span > gyend) {  // zeros / a copy of the row's columns
+              T* b = grow + a * gws;
+              for (int64_t s = 0; s < gws; ++s) b[s] = oh < OH && s < OW ? r[s] : T(0);
+              r = b;
+            }
+            q[a] = r;
+          }
+          T* yk = Y + k * ld + u - tx0;
+          for (int64_t tx = tx0; tx < tx0 + len; tx += VL) {
+            V e[2], o[2];
+            for (int a = 0; a < 2; ++a) {
+              IV m0, m1;
+              std::memcpy(&m0, gmask + 2 * tx, sizeof(m0));
+              std::memcpy(&m1, gmask + 2 * tx + VL, sizeof(m1));
+              deinterleave((V)((IV)vld(q[a] + 2 * tx) & m0), (V)((IV)vld(q[a] + 2 * tx + VL) & m1), e[a], o[a]);
+            }
+            const V ra[4] = {e[0], e[0] + e[1], e[0] - e[1], -e[1]};  // A dy: rows, left column
+            const V rb[4] = {o[0], o[0] + o[1], o[0] - o[1], -o[1]};  // right column
+            for (int i = 0; i < 4; ++i) {  // (A dy) A^T
+              vst(yk + (4 * i) * ysz + tx, ra[i]);
+              vst(yk + (4 * i + 1) * ysz + tx, ra[i] + rb[i]);
+              vst(yk + (4 * i + 2) * ysz + tx, ra[i] - rb[i]);
+              vst(yk + (4 * i + 3) * ysz + tx, -rb[i]);
+            }
+          }
+          t += len;
+        }
+      for (int xi = 0; xi < 16; ++xi)  // M_xi (K x C) [+]= Y_xi (K x tn) @ V_xi^T (tn x C)
+        gemm<T>(K, C, tn, Y + xi * ysz, ld, 1, Vp + xi * vsz, 1, ld, Ms + xi * KC, C, ci > c0);
+    }
+  };
+  if (nt > 1 && S >= nt) {
+    TOCHA_CONV_PARALLEL_FOR(nt, 1)
+    for (int64_t sl = 0; sl < S; ++sl) slice(sl);
+  } else {
+    for (int64_t sl = 0; sl < S; ++sl) slice(sl);
+  }
+  for (int64_t sl = 1; sl < S; ++sl)
+    for (int64_t i = 0; i < 16 * KC; ++i) part[i] += part[sl * 16 * KC + i];
+  // dw[k][c] = G^T M G, G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1]
+  for (int64_t kc = 0; kc < KC; ++kc) {
+    T m[16], r[3][4];
+    for (int xi = 0; xi < 16; ++xi) m[xi] = part[xi * KC + kc];
+    for (int j = 0; j < 4; ++j) {
+      r[0][j] = m[j] + T(0.5) * (m[4 + j] + m[8 + j]);
+      r[1][j] = T(0.5) * (m[4 + j] - m[8 + j]);
+      r[2][j] = T(0.5) * (m[4 + j] + m[8 + j]) + m[12 + j];
+    }
+    T* d = dw + kc * 9;
+    for (int i = 0; i < 3; ++i) {
+      d[3 * i] = r[i][0] + T(0.5) * (r[i][1] + r[i][2]);
+      d[3 * i + 1] = T(0.5) * (r[i][1] - r[i][2]);
+      d[3 * i + 2] = T(0.5) * (r[i][1] + r[i][2]) + r[i][3];
+    }
   }
 }
 
@@ -984,6 +1144,10 @@ void conv_bwd_weight_impl(const Array& x, const Array& gy, const ConvParams& p, 
   const T* gp = gy.data<T>();
   T* dwp = dw.data<T>();
   const int nt = get_num_threads();
+  if (use_winograd(C, K, OH, OW, kh, kw, p)) {
+    winograd_weight_grad(xp, gp, N, C, H, W, p.ph, p.pw, K, OH, OW, dwp, nt);
+    return;
+  }
   if (use_direct(Cg, kh, kw, p)) {
     int64_t prows, ld;
     fwd_pad_dims(H, W, kw, p, OW, prows, ld);
