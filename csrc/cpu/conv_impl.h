@@ -682,6 +682,24 @@ WinogradTiles<T> winograd_tiles(const T* x, int64_t N, int64_t C, int64_t H, int
   return g;
 }
 
+// A chunk's tiles split into runs within one tile row (image n, tile row ty, tiles tx0 .. tx0 + len - 1 at
+// chunk positions u ..): listed once per chunk, so the per-channel loops do no divisions.
+struct TileRun {
+  int64_t n, ty, tx0, len, u;
+};
+
+// Fills runs (room for tn entries) with the runs of the tiles [t0, t0 + tn); returns their number.
+template <typename T>
+int64_t winograd_runs(const WinogradTiles<T>& g, int64_t t0, int64_t tn, TileRun* runs) {
+  int64_t nrun = 0;
+  for (int64_t t = t0; t < t0 + tn;) {
+    const int64_t l = t % g.TI, tx0 = l % g.TW, len = std::min(t0 + tn - t, g.TW - tx0);
+    runs[nrun++] = TileRun{t / g.TI, l / g.TW, tx0, len, t - t0};
+    t += len;
+  }
+  return nrun;
+}
+
 // Elements of the per-thread buffers winograd_input needs beside V (Hb, rowbuf, pstage below).
 template <typename T>
 int64_t winograd_input_scratch(const WinogradTiles<T>& g, int64_t nr) {
@@ -800,7 +818,7 @@ TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int6
   const GemmPacking pk = gemm_packing<T>(C);
   const int64_t nr = pk.nr, Tc = winograd_chunk<T>(C, K, pk.nr);
   const WinogradTiles<T> g = winograd_tiles(x, N, C, H, W, ph, pw, OH, OW, Tc, nr);
-  const int64_t TW = g.TW, TI = g.TI, NT = g.NT;
+  const int64_t NT = g.NT;
   const int64_t al = 64 / int64_t(sizeof(T));  // 64-byte alignment of the sub-buffers, in elements
   auto up = [al](int64_t n) { return (n + al - 1) / al * al; };
   // V_xi / M_xi one cache line apart beyond their size: the 16 streams of the transforms do not share L1 sets
@@ -813,6 +831,8 @@ TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int6
     T* ost = M + 16 * msz;  // output tiles y00, y01, y10, y11 over the chunk
     // ---- input transform: V_xi (C x tn) in the GEMM's packed-B layout
     winograd_input(g, t0, tn, nr, pk.kc, true, 0, Vp, vsz, ost + 4 * Tc);
+    TileRun* runs = scratch<TileRun>(size_t(Tc));
+    const int64_t nrun = winograd_runs(g, t0, tn, runs);
     // ---- 16 GEMMs: M_xi (K x tn, row stride Tc) = U_xi @ V_xi
     for (int xi = 0; xi < 16; ++xi)
       gemm_prepacked<T>(K, tn, C, U + xi * usz, nullptr, 0, 0, Vp + xi * vsz, nullptr, 0, 0, M + xi * msz, Tc,
@@ -835,10 +855,9 @@ TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int6
         vst(ost + 2 * Tc + u, s1[0] + s1[1] + s1[2] + bv);
         vst(ost + 3 * Tc + u, s1[1] - s1[2] - s1[3] + bv);
       }
-      for (int64_t t = t0; t < t0 + tn;) {  // tile-row segments
-        const int64_t n = t / TI, l = t % TI, ty = l / TW, tx0 = l % TW;
-        const int64_t len = std::min(t0 + tn - t, TW - tx0), u = t - t0;
-        const int64_t oh = 2 * ty, txf = std::min(tx0 + len, OW / 2);  // tiles [tx0, txf) have 2 columns
+      for (int64_t ri = 0; ri < nrun; ++ri) {
+        const int64_t n = runs[ri].n, tx0 = runs[ri].tx0, len = runs[ri].len, u = runs[ri].u;
+        const int64_t oh = 2 * runs[ri].ty, txf = std::min(tx0 + len, OW / 2);  // tiles [tx0, txf): 2 columns
         for (int a = 0; a < 2 && oh + a < OH; ++a) {
           T* __restrict yr = y + ((n * K + k) * OH + oh + a) * OW;
           const T* __restrict e0 = ost + 2 * a * Tc + u - tx0;
@@ -856,7 +875,6 @@ TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int6
           }
           if (txf < tx0 + len) yr[2 * txf] = e0[txf];  // odd OW: the last tile's left column
         }
-        t += len;
       }
     }
   };
@@ -887,7 +905,7 @@ TOCHA_CONV_NO_LIBCALLS void winograd_weight_grad(const T* x, const T* gy, int64_
   const int64_t nr = 2 * VL;  // tiles per step of the row combinations (V is a plain matrix here)
   const int64_t Tc = winograd_chunk<T>(C, K, int(nr));
   const WinogradTiles<T> g = winograd_tiles(x, N, C, H, W, ph, pw, OH, OW, Tc, nr);
-  const int64_t TW = g.TW, TI = g.TI, NT = g.NT, nchunks = g.nchunks, OHW = OH * OW;
+  const int64_t TW = g.TW, NT = g.NT, nchunks = g.nchunks, OHW = OH * OW;
   const int64_t al = 64 / int64_t(sizeof(T));
   auto up = [al](int64_t n) { return (n + al - 1) / al * al; };
   const int64_t ld = up(Tc + nr);  // row stride of V_xi and Y_xi (vector stores spill up to nr past a row)
@@ -905,17 +923,18 @@ TOCHA_CONV_NO_LIBCALLS void winograd_weight_grad(const T* x, const T* gy, int64_
     T* grow = Y + 16 * ysz;  // a zero-padded gy row pair
     T* ibuf = grow + 2 * gws;
     T* Ms = part + sl * 16 * KC;
+    TileRun* runs = scratch<TileRun>(size_t(Tc));
     const int64_t c0 = sl * nchunks / S, c1 = (sl + 1) * nchunks / S;
     for (int64_t ci = c0; ci < c1; ++ci) {
       const int64_t t0 = ci * Tc, tn = std::min(Tc, NT - t0);
       winograd_input(g, t0, tn, nr, C, false, ld, Vp, vsz, ibuf);
+      const int64_t nrun = winograd_runs(g, t0, tn, runs);
       // Y_xi[k][u] = (A dy A^T)[xi], A = [1 0; 1 1; 1 -1; 0 -1]: per tile row segment, VL tiles at a time from
       // de-interleaved loads of gy's two rows (columns >= OW and a row >= OH read as zeros); lanes past the
       // segment spill into the next segment, written later, or into the row slack
       for (int64_t k = 0; k < K; ++k)
-        for (int64_t t = t0; t < t0 + tn;) {
-          const int64_t n = t / TI, l = t % TI, ty = l / TW, tx0 = l % TW;
-          const int64_t len = std::min(t0 + tn - t, TW - tx0), u = t - t0;
+        for (int64_t ri = 0; ri < nrun; ++ri) {
+          const int64_t n = runs[ri].n, ty = runs[ri].ty, tx0 = runs[ri].tx0, len = runs[ri].len, u = runs[ri].u;
           const int64_t span = 2 * ((len + VL - 1) / VL * VL);  // columns read from 2 tx0
           const T* q[2];
           for (int a = 0; a < 2; ++a) {
@@ -946,7 +965,6 @@ TOCHA_CONV_NO_LIBCALLS void winograd_weight_grad(const T* x, const T* gy, int64_
               vst(yk + (4 * i + 3) * ysz + tx, -rb[i]);
             }
           }
-          t += len;
         }
       for (int xi = 0; xi < 16; ++xi)  // M_xi (K x C) [+]= Y_xi (K x tn) @ V_xi^T (tn x C)
         gemm<T>(K, C, tn, Y + xi * ysz, ld, 1, Vp + xi * vsz, 1, ld, Ms + xi * KC, C, ci > c0);
