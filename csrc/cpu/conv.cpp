@@ -29,9 +29,11 @@
 //     output channels and 2x2 tiles that waste < 1/4 of the outputs (conv_impl.h winograd_conv): 16 GEMMs
 //     M_xi (K x T) = U_xi (K x C) @ V_xi (C x T) over chunks of T tiles, 2.25x fewer multiply-adds than im2col.
 //     The input gradient is the same kernel: a stride-1 correlation of gy, zero-padded by 2 - p, with the
-//     180-degree-rotated, channel-transposed kernel (K -> C channels onto the H x W input). Measured below.
+//     180-degree-rotated, channel-transposed kernel (K -> C channels onto the H x W input). The weight gradient
+//     is the forward's adjoint in the kernel, F(3x3, 2x2) on the same tiles: dW_xi (K x C) += Y_xi (K x T) @
+//     V_xi^T with Y = A dy A^T of the tiles' 2x2 gy blocks, summed over fixed slices of chunks. Measured below.
 // Threads: the forward and input-gradient loops run over images (Winograd: over fixed chunks of tiles), the
-// weight gradient over its slices;
+// weight gradient over its slices (Winograd: min(chunks, 16) slices of tile chunks);
 // items are handed out dynamically (a descheduled thread on a shared machine does not hold back a fixed
 // share) and each runs single-threaded GEMMs; with fewer images than threads the loop is serial and the
 // GEMM threads itself. The GEMM never splits K and every output element is owned by one item, so results
@@ -63,14 +65,19 @@
 //   14x14 5.48 -> 5.54, 32x32 26.29 -> 26.10, 5x5 2.23 -> 2.17, conv1d 2.13 -> 2.15 -> within +-1%, not kept.
 //   Weight gradient with dW_g += gy @ col^T instead of dW_g^T += col @ gy^T on these shapes: slower on all
 //   (32x32 26.4 vs 27.0, 5x5 2.21 vs 2.49, mnist1 0.54 vs 0.90).
-//   Winograd F(2x2, 3x3), forward and input gradient (2026-12-05, winograd branch; EPYC Zen 4, 1 thread, medians
-//   of 15-21 reps interleaved in one process, tocha._C.conv2d_forward / conv2d_backward_input with
-//   set_conv_algo(0) (im2col / col2im) vs set_conv_algo(2) (Winograd, the default on these shapes); ms):
-//     shape                       fwd im2col -> Winograd      grad input col2im -> Winograd
-//     (64,32,26,26)->64           14.64 -> 8.72 (1.68x)       14.31 -> 11.05 (1.30x)
-//     (64,32,14,14)->64 p1         4.89 -> 3.30 (1.48x)        5.22 -> 3.64 (1.43x)
-//     (32,64,32,32)->64 p1        23.93 -> 13.49 (1.77x)      25.41 -> 13.78 (1.84x)
-//     float64 (64,32,26,26)->64   28.57 -> 17.25 (1.66x)      28.58 -> 21.90 (1.31x)
+//   Winograd F(2x2, 3x3) forward and input gradient, F(3x3, 2x2) weight gradient (2026-12-05, winograd branch;
+//   EPYC Zen 4, 1 thread, medians of 21 reps interleaved in one process, another engineer's builds running beside;
+//   tocha._C.conv2d_forward / conv2d_backward_input / conv2d_backward_weight with set_conv_algo(0) (im2col + GEMM,
+//   col2im) vs the default (-1, Winograd on these shapes); ms):
+//     shape                       forward                   grad input                grad weight
+//     (64,32,26,26)->64           15.00 -> 9.16 (1.64x)     14.69 -> 11.61 (1.27x)    16.16 -> 11.22 (1.44x)
+//     (64,32,14,14)->64 p1         4.99 -> 3.70 (1.35x)      5.41 -> 3.97 (1.36x)      5.67 -> 4.26 (1.33x)
+//     (32,64,32,32)->64 p1        25.72 -> 14.63 (1.76x)    27.15 -> 14.42 (1.88x)    27.31 -> 17.07 (1.60x)
+//     float64 (64,32,26,26)->64   29.02 -> 17.63 (1.65x)    28.98 -> 22.45 (1.29x)    29.88 -> 21.44 (1.39x)
+//     (64,1,28,28)->32 (im2col both: same path)  0.59 / 0.59 / 0.56 ms
+//   (a quieter earlier run: 26x26 fwd 14.64 -> 8.72, grad input 14.31 -> 11.05; 14x14 4.89 -> 3.30, 5.22 -> 3.64).
+//   2 threads could not be timed: with the other engineer's compiles on the 2-core VM every 2-thread call took a
+//   multiple of ~4 ms (scheduler slices) on both paths; results are bitwise equal for 1 and 2 threads (tests).
 //   The tiles of all images form one list cut into fixed chunks of ~256 tiles (V and M ~1.5 MiB; 26x26 fwd
 //   9.5-9.7 ms for 128..384 tiles, 10.5 for 64), so 14x14 planes (49 tiles) still give N = 256 GEMMs. Per chunk and
 //   input channel the input transform writes V_xi straight into the GEMM's packed-B layout: column combinations
@@ -86,16 +93,21 @@
 //   mask instead of a scalar copy (grad input 11.5 -> 11.0). Time split (26x26 fwd, rdtsc per phase): GEMMs 65%
 //   (~110 GFLOP/s), input transform 16%, output transform 16% (2/3 of it writing y). The input gradient of the
 //   valid 26x26 conv is a pad-2 conv 64 -> 32 channels onto 26x26: 169 tiles per image instead of 144, the input
-//   transform over 64 channels: 1.30x only.
+//   transform over 64 channels: 1.3x only. Weight gradient (26x26, rdtsc): GEMMs 63% (they pack Y_xi and V_xi^T:
+//   the transforms run along the tiles, the GEMM's reduction), Y transform 24%, V 13%; chunks of 128..512 tiles
+//   all within 2%.
 //   Dispatch (first version, same method; ms im2col / Winograd, fwd | grad input): (64,8,28,28)->16 p1 1.45/1.79 |
 //   1.76/2.05 (loses); (64,16,28,28)->16 p1 2.86/2.67 | 3.42/2.67; (64,32,26,26)->16 5.82/3.80 | 5.16/4.12;
 //   (64,32,5,5)->64 p1 1.16/1.01 | 1.07/1.29 (5x5 planes in 3x3 tiles compute 36 outputs for 25);
 //   (64,64,7,7)->64 p1 3.39/2.36 | 3.32/2.33; (64,128,8,8)->128 p1 12.2/7.7 | 12.3/7.6; (8,256,14,14)->256 p1
 //   17.9/12.3 | 17.9/12.3; (4,64,56,56)->64 p1 10.3/5.4 | 9.8/5.4; (64,1,28,28)->32 0.59/1.95 | 0.73/2.92 ->
-//   Winograd with both channel counts >= 16 and tiles wasting < 1/4 of the outputs, float32 and float64.
+//   Winograd with both channel counts >= 16 and tiles wasting < 1/4 of the outputs, float32 and float64. Grad
+//   weight, same rule (ms im2col / Winograd): (64,8,28,28)->16 p1 2.03/2.37 (loses), (64,16,28,28)->16 p1
+//   4.08/2.57, (64,32,5,5)->64 p1 0.96/0.93, (64,64,7,7)->64 p1 3.23/2.15, (8,256,14,14)->256 p1 21.4/12.5.
 //   Accuracy (float32, max abs error vs float64 torch, randn x and w, |y| up to 90-130): fwd im2col / Winograd
 //   26x26 3.7e-5 / 2.5e-5, 14x14 3.9e-5 / 2.4e-5, 32x32 5.9e-5 / 4.4e-5; grad input col2im / Winograd 2.6e-5 /
-//   4.1e-5, 2.4e-5 / 3.8e-5, 2.5e-5 / 4.6e-5 (1.4-1.9x; the same ratios with kaiming-scaled weights).
+//   4.1e-5, 2.4e-5 / 3.8e-5, 2.5e-5 / 4.6e-5 (1.4-1.9x; the same ratios with kaiming-scaled weights); grad weight
+//   (|dW| up to 450-810) 1.9e-4 / 4.4e-4, 1.2e-4 / 2.6e-4, 2.5e-4 / 3.6e-4 (1.5-2.3x; |x|, gy/100: 1.2-1.7x).
 //   F(4x4, 3x3) (points 0, +-1, +-2), a numpy float32 model of the same algorithm on (8,32,26,26)->64: max error
 //   5.3e-4 vs 3.8e-5 for torch's float32 conv and 2.1e-5 for F(2x2, 3x3) (14x) -> not used.
 //   An earlier F(2x2, 3x3) forward (per-image chunks of ~128 tiles, scalar-ish transforms, plain gemm packing U and

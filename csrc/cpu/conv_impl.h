@@ -541,13 +541,15 @@ void for_images(int64_t N, int nt, F&& body) {
 // images, so small planes still give wide GEMMs); chunks are the parallel work items. Per chunk and input
 // channel the input transform writes V_xi straight into the GEMM's packed-B layout (no B packing), U is
 // packed once per call as the A operand, and the output transform adds the bias and writes y. The input
-// gradient of such a conv is the same computation on gy (see conv_bwd_input_impl). Each output element's
+// gradient of such a conv is the same computation on gy (see conv_bwd_input_impl), the weight gradient its
+// adjoint in the kernel on the same tiles (winograd_weight_grad). Each output element's
 // arithmetic depends only on the shape (the GEMM never splits K), so results are identical for any thread
 // count. Float32 error: the transforms add <= 4 terms with coefficients +-1 (input, output) and 1/2 (weights).
 
-// Cin -> Kout channels with an OH x OW output (the input gradient: K -> C channels, H x W). Measured faster than
-// im2col + GEMM / col2im with both channel counts >= 16 (C = 8 -> K = 16 loses: fwd 0.81x, grad input 0.86x)
-// unless the 2x2 tiles waste a quarter of their outputs (5x5 planes: grad input 0.83x); see conv.cpp.
+// Cin -> Kout channels with an OH x OW output (the input gradient: K -> C channels, H x W; the weight gradient
+// as the forward). Measured faster than im2col + GEMM / col2im with both channel counts >= 16 (C = 8 -> K = 16
+// loses: fwd 0.81x, grad input 0.86x, grad weight 0.86x) unless the 2x2 tiles waste a quarter of their outputs
+// (5x5 planes: grad input 0.83x); see conv.cpp.
 inline bool use_winograd(int64_t Cin, int64_t Kout, int64_t OH, int64_t OW, int64_t kh, int64_t kw,
                          const ConvParams& p) {
   if (kh != 3 || kw != 3 || p.sh != 1 || p.sw != 1 || p.dh != 1 || p.dw != 1 || p.groups != 1 || p.ph > 2 ||
