@@ -442,6 +442,20 @@ def test_winograd_dispatch():
         tocha._C.set_conv_algo(-1)
 
 
+def test_winograd_empty_batch():
+    # no tiles at all: empty output and input gradient, a zero weight gradient
+    x = tocha.zeros((0, 16, 8, 8), requires_grad=True)
+    w = tocha.tensor(np.ones((16, 16, 3, 3), np.float32), requires_grad=True)
+    try:
+        tocha._C.set_conv_algo(2)
+        y = F.conv2d(x, w, padding=1)
+        y.sum().backward()
+    finally:
+        tocha._C.set_conv_algo(-1)
+    assert y.shape == (0, 16, 8, 8) and x.grad.shape == (0, 16, 8, 8)
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros((16, 16, 3, 3), np.float32))
+
+
 def test_kernel_paths_generic_isa_in_subprocess():
     # TOCHA_CPU_ISA=generic: the baseline conv build with the generic GEMM (4x8 / 4x4 tiles, so other pre-packed
     # weight layouts and edge tiles): the same torch parity and 1-vs-2-thread bitwise checks as above

@@ -892,9 +892,9 @@ TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int6
 // (N, K, OH, OW)): its adjoint in g, dw[k][c] = G^T (sum over tiles of (A dy A^T) .* (B^T d B)) G, with dy the
 // tile's 2x2 block of gy (zeros past OH / OW) -- F(3x3, 2x2), 16 instead of 36 multiply-adds per tile and
 // channel pair. Per chunk of tiles, V_xi (C x tn, plain) and Y_xi (K x tn) = (A dy A^T)[xi], then 16 GEMMs
-// M_xi (K x C) += Y_xi @ V_xi^T with the tiles as the reduction. The chunks are cut into S = min(chunks, 16)
-// slices (a function of the shape only), each summing into its own partial; partials are added in slice order,
-// so the result is the same for any thread count.
+// M_xi (K x C) += Y_xi @ V_xi^T with the tiles as the reduction. The chunks are cut into S <= 16 slices (a
+// function of the shape only; fewer when the 16 K x C partials would pass 64 MiB), each summing into its own
+// partial; partials are added in slice order, so the result is the same for any thread count.
 template <typename T>
 TOCHA_CONV_NO_LIBCALLS void winograd_weight_grad(const T* x, const T* gy, int64_t N, int64_t C, int64_t H,
                                                  int64_t W, int64_t ph, int64_t pw, int64_t K, int64_t OH,
@@ -917,7 +917,13 @@ TOCHA_CONV_NO_LIBCALLS void winograd_weight_grad(const T* x, const T* gy, int64_
   MaskBits<T>* gmask = scratch<MaskBits<T>, kWeightsBias>(size_t(gws));  // gy columns < OW
   for (int64_t s = 0; s < gws; ++s) gmask[s] = s < OW ? ~MaskBits<T>(0) : MaskBits<T>(0);
   const T* gyend = gy + N * K * OHW;
-  const int64_t S = std::min<int64_t>(nchunks, 16), KC = K * C;
+  const int64_t KC = K * C;
+  if (nchunks == 0 || KC == 0) {  // no tiles (N == 0): a zero gradient
+    std::fill(dw, dw + KC * 9, T(0));
+    return;
+  }
+  const int64_t S = std::clamp<int64_t>((int64_t(64) << 20) / int64_t(sizeof(T)) / (16 * KC), 1,
+                                        std::min<int64_t>(nchunks, 16));
   T* part = scratch<T, kPartials>(size_t(S * 16 * KC));
   auto slice = [&](int64_t sl) {
     T* Vp = scratch<T>(size_t(need));
