@@ -66,18 +66,20 @@
 //   Weight gradient with dW_g += gy @ col^T instead of dW_g^T += col @ gy^T on these shapes: slower on all
 //   (32x32 26.4 vs 27.0, 5x5 2.21 vs 2.49, mnist1 0.54 vs 0.90).
 //   Winograd F(2x2, 3x3) forward and input gradient, F(3x3, 2x2) weight gradient (2026-12-05, winograd branch;
-//   EPYC Zen 4, 1 thread, medians of 21 reps interleaved in one process, another engineer's builds running beside;
-//   tocha._C.conv2d_forward / conv2d_backward_input / conv2d_backward_weight with set_conv_algo(0) (im2col + GEMM,
-//   col2im) vs the default (-1, Winograd on these shapes); ms):
+//   EPYC Zen 4, medians of 21 reps interleaved in one process; tocha._C.conv2d_forward / conv2d_backward_input /
+//   conv2d_backward_weight with set_conv_algo(0) (im2col + GEMM, col2im) vs the default (-1, Winograd on these
+//   shapes); ms, 1 thread):
 //     shape                       forward                   grad input                grad weight
-//     (64,32,26,26)->64           15.00 -> 9.16 (1.64x)     14.69 -> 11.61 (1.27x)    16.16 -> 11.22 (1.44x)
-//     (64,32,14,14)->64 p1         4.99 -> 3.70 (1.35x)      5.41 -> 3.97 (1.36x)      5.67 -> 4.26 (1.33x)
-//     (32,64,32,32)->64 p1        25.72 -> 14.63 (1.76x)    27.15 -> 14.42 (1.88x)    27.31 -> 17.07 (1.60x)
+//     (64,32,26,26)->64           14.76 -> 8.96 (1.65x)     14.49 -> 11.24 (1.29x)    15.77 -> 10.54 (1.50x)
+//     (64,32,14,14)->64 p1         4.87 -> 3.16 (1.54x)      5.24 -> 3.41 (1.54x)      5.30 -> 3.52 (1.50x)
+//     (32,64,32,32)->64 p1        23.91 -> 13.70 (1.75x)    25.56 -> 13.48 (1.90x)    26.35 -> 15.13 (1.74x)
 //     float64 (64,32,26,26)->64   29.02 -> 17.63 (1.65x)    28.98 -> 22.45 (1.29x)    29.88 -> 21.44 (1.39x)
-//     (64,1,28,28)->32 (im2col both: same path)  0.59 / 0.59 / 0.56 ms
-//   (a quieter earlier run: 26x26 fwd 14.64 -> 8.72, grad input 14.31 -> 11.05; 14x14 4.89 -> 3.30, 5.22 -> 3.64).
-//   2 threads could not be timed: with the other engineer's compiles on the 2-core VM every 2-thread call took a
-//   multiple of ~4 ms (scheduler slices) on both paths; results are bitwise equal for 1 and 2 threads (tests).
+//     (64,1,28,28)->32 (im2col on both sides, same path): 0.47 / 0.48 / 0.53 ms
+//   2 threads (a quiet minute; other runs with the other engineer's compiles beside gave multiples of ~4 ms):
+//   26x26 7.58 -> 4.60 / 7.35 -> 5.80 / 8.01 -> 5.68, 14x14 p1 2.53 -> 1.65 / 2.71 -> 1.80 / 2.69 -> 1.84,
+//   32x32 p1 12.48 -> 7.14 / 13.06 -> 7.04 / 13.49 -> 8.04. bench_conv.py vs PyTorch 2.13 (ratio torch / tocha,
+//   fwd and fwd+bwd; 1 thread | 2 threads, the latter under load): (64,32,26,26) 1.49/1.36 | 1.57/1.80 (before:
+//   1.06/0.99 | 0.87/0.95), 14x14 p1 1.19/1.46 | 1.26/1.22, 32x32 p1 1.62/1.90 | 1.62/2.14.
 //   The tiles of all images form one list cut into fixed chunks of ~256 tiles (V and M ~1.5 MiB; 26x26 fwd
 //   9.5-9.7 ms for 128..384 tiles, 10.5 for 64), so 14x14 planes (49 tiles) still give N = 256 GEMMs. Per chunk and
 //   input channel the input transform writes V_xi straight into the GEMM's packed-B layout: column combinations
