@@ -586,7 +586,8 @@ std::pair<const T*, int64_t> winograd_weights(const T* w, int64_t K, int64_t C, 
         ui[3 * KC] = r[i][2];
       }
     }
-  const int64_t sz = gemm_packed_a_size<T>(K, C);
+  const int64_t al = 64 / int64_t(sizeof(T));  // every U_xi 64-byte aligned, as packed operands must be
+  const int64_t sz = (gemm_packed_a_size<T>(K, C) + al - 1) / al * al;
   T* dst = scratch<T, kWeights>(size_t(16 * sz));
   for (int xi = 0; xi < 16; ++xi) gemm_pack_a<T>(K, C, u + xi * KC, C, 1, dst + xi * sz);
   return {dst, sz};
