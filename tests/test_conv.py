@@ -360,6 +360,102 @@ def test_flat_packed_forward_bitwise_equals_im2col_path(dtype, band_bytes):
         tocha.set_num_threads(prev)
 
 
+# Winograd F(2x2, 3x3) (3x3, stride 1, groups 1; forward, input and weight gradients), forced with
+# set_conv_algo(2): odd output sizes (partial 2x2 tiles), padding 0 / 1 / 2 and unequal, a single output
+# pixel, rows wider than a vector of tiles, several tile chunks with GEMM panels shared by two images, channel
+# counts that are not multiples of 8 / 16 and C > 256 (two GEMM K blocks); the input gradient runs the same
+# kernel with K -> C channels, the weight gradient (F(3x3, 2x2)) sums over chunks of tiles in fixed slices.
+WINOGRAD_SHAPES = [
+    # N, C, H, W, K, padding, bias
+    (3, 5, 7, 9, 6, 0, True),
+    (2, 17, 9, 7, 19, 1, False),
+    (1, 20, 8, 11, 18, 2, True),
+    (2, 6, 8, 9, 5, (2, 0), True),
+    (5, 16, 3, 3, 16, 0, True),
+    (2, 3, 1, 30, 4, 1, True),
+    (4, 33, 13, 40, 9, 1, False),
+    (2, 300, 5, 6, 7, 1, True),
+]
+
+
+@pytest.mark.parametrize("shape", WINOGRAD_SHAPES, ids=[str(i) for i in range(len(WINOGRAD_SHAPES))])
+def test_winograd_matches_torch_and_thread_count(shape):
+    N, C, H, W, K, padding, bias = shape
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((N, C, H, W)), rng.standard_normal((K, C, 3, 3))
+    b = rng.standard_normal(K) if bias else None
+    xp, wp = (torch.tensor(a, requires_grad=True) for a in (x, w))
+    yp = torch.nn.functional.conv2d(xp, wp, None if b is None else torch.tensor(b), padding=padding)
+    gp = rng.standard_normal(tuple(yp.shape))
+    yp.backward(torch.tensor(gp))
+    prev = tocha.get_num_threads()
+    results = []
+    try:
+        tocha._C.set_conv_algo(2)
+        for dtype, nt in ((tocha.float64, 1), (tocha.float64, 2), (tocha.float32, 1), (tocha.float32, 2)):
+            tocha.set_num_threads(nt)
+            xt, wt = (tocha.tensor(a, dtype=dtype, requires_grad=True) for a in (x, w))
+            yt = F.conv2d(xt, wt, None if b is None else tocha.tensor(b, dtype=dtype), padding=padding)
+            yt.backward(tocha.tensor(gp, dtype=dtype))
+            results.append([a.numpy().copy() for a in (yt.detach(), xt.grad, wt.grad)])
+    finally:
+        tocha._C.set_conv_algo(-1)
+        tocha.set_num_threads(prev)
+    refs = [a.detach().numpy() for a in (yp, xp.grad, wp.grad)]
+    for got, ref in zip(results[0], refs):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-10)
+    for got, ref in zip(results[2], refs):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+    for i, j in ((0, 1), (2, 3)):  # bitwise identical for 1 and 2 threads
+        for a, b_ in zip(results[i], results[j]):
+            np.testing.assert_array_equal(a, b_)
+
+
+def test_winograd_dispatch():
+    # the default choice gives the same bits as forcing the expected path (2: Winograd, 0: im2col + GEMM /
+    # col2im), for the forward and the weight gradient (same tiles) and the input gradient (a Winograd conv K
+    # -> C channels onto the H x W input): Winograd with >= 16 channels in and out unless the 2x2 tiles waste
+    # a quarter of the outputs (5x5 planes)
+    from tocha._ops import _wrap
+
+    rng = np.random.default_rng(4)
+    cases = [  # x shape, K, padding, expected (forward and weight gradient, input gradient)
+        ((2, 16, 10, 9), 16, 1, (2, 2)), ((2, 8, 10, 9), 16, 1, (0, 0)), ((2, 16, 10, 9), 8, 1, (0, 0)),
+        ((2, 16, 7, 7), 16, 0, (0, 2)), ((2, 16, 5, 5), 16, 1, (0, 0)), ((2, 1, 12, 12), 32, 0, (0, 0))]
+    try:
+        for xs, K, pad, expected in cases:
+            x = tocha.tensor(rng.standard_normal(xs).astype(np.float32))._a
+            w = tocha.tensor(rng.standard_normal((K, xs[1], 3, 3)).astype(np.float32))._a
+            params = (1, 1, pad, pad, 1, 1, 1)
+            gy = tocha.tensor(rng.standard_normal((xs[0], K, xs[2] + 2 * pad - 2, xs[3] + 2 * pad - 2))
+                              .astype(np.float32))._a
+            runs = {}
+            for algo in (-1, 0, 2):
+                tocha._C.set_conv_algo(algo)
+                runs[algo] = (_wrap(tocha._C.conv2d_forward(x, w, None, params)).numpy(),
+                              _wrap(tocha._C.conv2d_backward_input(gy, w, xs[2], xs[3], params)).numpy(),
+                              _wrap(tocha._C.conv2d_backward_weight(x, gy, 3, 3, params)).numpy())
+            for i, algo in enumerate(expected + expected[:1]):
+                np.testing.assert_array_equal(runs[-1][i], runs[algo][i], err_msg=str((xs, K, pad, i)))
+                assert not np.array_equal(runs[-1][i], runs[2 - algo][i]), (xs, K, pad, i)
+    finally:
+        tocha._C.set_conv_algo(-1)
+
+
+def test_winograd_empty_batch():
+    # no tiles at all: empty output and input gradient, a zero weight gradient
+    x = tocha.zeros((0, 16, 8, 8), requires_grad=True)
+    w = tocha.tensor(np.ones((16, 16, 3, 3), np.float32), requires_grad=True)
+    try:
+        tocha._C.set_conv_algo(2)
+        y = F.conv2d(x, w, padding=1)
+        y.sum().backward()
+    finally:
+        tocha._C.set_conv_algo(-1)
+    assert y.shape == (0, 16, 8, 8) and x.grad.shape == (0, 16, 8, 8)
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros((16, 16, 3, 3), np.float32))
+
+
 def test_kernel_paths_generic_isa_in_subprocess():
     # TOCHA_CPU_ISA=generic: the baseline conv build with the generic GEMM (4x8 / 4x4 tiles, so other pre-packed
     # weight layouts and edge tiles): the same torch parity and 1-vs-2-thread bitwise checks as above
@@ -375,6 +471,8 @@ def test_kernel_paths_generic_isa_in_subprocess():
             "        t.test_kernel_paths_match_torch_and_thread_count(s, bb)\n"
             "for dt in (tocha.float32, tocha.float64):\n"
             "    t.test_flat_packed_forward_bitwise_equals_im2col_path(dt, 700)\n"
+            "for s in t.WINOGRAD_SHAPES:\n"
+            "    t.test_winograd_matches_torch_and_thread_count(s)\n"
             "print('ok')\n")
     env = dict(os.environ, TOCHA_CPU_ISA="generic")
     env["PYTHONPATH"] = os.pathsep.join([here] + [p for p in [env.get("PYTHONPATH")] if p])

@@ -25,7 +25,15 @@
 //   * direct kernel when every output channel reads a single input channel (Cg == 1: depthwise, or a
 //     1-channel input): per output plane, a correlation over a zero-padded copy of the input plane with
 //     kLanes output columns accumulated in vector registers over all taps (see direct_plane_corr).
-// Threads: the forward and input-gradient loops run over images, the weight gradient over its slices;
+//   * Winograd F(2x2, 3x3) for 3x3 kernels with stride 1, dilation 1, groups 1, padding <= 2, >= 16 input and
+//     output channels and 2x2 tiles that waste < 1/4 of the outputs (conv_impl.h winograd_conv): 16 GEMMs
+//     M_xi (K x T) = U_xi (K x C) @ V_xi (C x T) over chunks of T tiles, 2.25x fewer multiply-adds than im2col.
+//     The input gradient is the same kernel: a stride-1 correlation of gy, zero-padded by 2 - p, with the
+//     180-degree-rotated, channel-transposed kernel (K -> C channels onto the H x W input). The weight gradient
+//     is the forward's adjoint in the kernel, F(3x3, 2x2) on the same tiles: dW_xi (K x C) += Y_xi (K x T) @
+//     V_xi^T with Y = A dy A^T of the tiles' 2x2 gy blocks, summed over fixed slices of chunks. Measured below.
+// Threads: the forward and input-gradient loops run over images (Winograd: over fixed chunks of tiles), the
+// weight gradient over its slices (Winograd: min(chunks, 16) slices of tile chunks);
 // items are handed out dynamically (a descheduled thread on a shared machine does not hold back a fixed
 // share) and each runs single-threaded GEMMs; with fewer images than threads the loop is serial and the
 // GEMM threads itself. The GEMM never splits K and every output element is owned by one item, so results
@@ -57,17 +65,58 @@
 //   14x14 5.48 -> 5.54, 32x32 26.29 -> 26.10, 5x5 2.23 -> 2.17, conv1d 2.13 -> 2.15 -> within +-1%, not kept.
 //   Weight gradient with dW_g += gy @ col^T instead of dW_g^T += col @ gy^T on these shapes: slower on all
 //   (32x32 26.4 vs 27.0, 5x5 2.21 vs 2.49, mnist1 0.54 vs 0.90).
-//   Winograd F(2x2, 3x3) forward (stride 1, groups 1; 2026-12-05, Zen 4, 1 thread, median of 15): per image a
-//   zero-padded copy, input transform (row combinations over whole rows, then per-tile column combinations,
-//   vectorised over tiles), 16 GEMMs M_xi (K x Tc) = U_xi (K x C) @ V_xi (C x Tc) on chunks of ~128 tiles,
-//   output transform. Exact to float32/float64 rounding (max error vs float64 torch below im2col's), but
-//   im2col vs Winograd fwd ms: (64,32,26,26) 14.85 vs 13.2, (64,32,14,14) p1 4.88 vs 5.2-5.35, (32,64,32,32)
-//   p1 23.9 vs 21.4; chunks of ~320 tiles: 26x26 15.9, 32x32 21.3. The 2.25x fewer multiply-adds run as
-//   small GEMMs (K = 64, C = 32-64, ~120 tiles, edge panels) at ~70 GFLOP/s, and the transforms took ~29 %
-//   of the time: not kept (forward-only 10 % on two shapes, a loss on one). Worth redoing with SIMD
-//   transforms across channels and larger tile chunks, and for the input gradient too.
-// Choice direct vs im2col, measured (1 thread, min of 5, loaded 2-core Zen3; tocha._C.set_conv_algo(0|1)
-// forces a path; script: fwd and x.sum().backward() timed alternately per path):
+//   Winograd F(2x2, 3x3) forward and input gradient, F(3x3, 2x2) weight gradient (2026-12-05, winograd branch;
+//   EPYC Zen 4, medians of 21 reps interleaved in one process; tocha._C.conv2d_forward / conv2d_backward_input /
+//   conv2d_backward_weight with set_conv_algo(0) (im2col + GEMM, col2im) vs the default (-1, Winograd on these
+//   shapes); ms, 1 thread):
+//     shape                       forward                   grad input                grad weight
+//     (64,32,26,26)->64           14.76 -> 8.96 (1.65x)     14.49 -> 11.24 (1.29x)    15.77 -> 10.54 (1.50x)
+//     (64,32,14,14)->64 p1         4.87 -> 3.16 (1.54x)      5.24 -> 3.41 (1.54x)      5.30 -> 3.52 (1.50x)
+//     (32,64,32,32)->64 p1        23.91 -> 13.70 (1.75x)    25.56 -> 13.48 (1.90x)    26.35 -> 15.13 (1.74x)
+//     float64 (64,32,26,26)->64   29.02 -> 17.63 (1.65x)    28.98 -> 22.45 (1.29x)    29.88 -> 21.44 (1.39x)
+//     (64,1,28,28)->32 (im2col on both sides, same path): 0.47 / 0.48 / 0.53 ms
+//   2 threads (a quiet minute; other runs with the other engineer's compiles beside gave multiples of ~4 ms):
+//   26x26 7.58 -> 4.60 / 7.35 -> 5.80 / 8.01 -> 5.68, 14x14 p1 2.53 -> 1.65 / 2.71 -> 1.80 / 2.69 -> 1.84,
+//   32x32 p1 12.48 -> 7.14 / 13.06 -> 7.04 / 13.49 -> 8.04. bench_conv.py vs PyTorch 2.13 (ratio torch / tocha,
+//   fwd and fwd+bwd; 1 thread | 2 threads, the latter under load): (64,32,26,26) 1.49/1.36 | 1.57/1.80 (before:
+//   1.06/0.99 | 0.87/0.95), 14x14 p1 1.19/1.46 | 1.26/1.22, 32x32 p1 1.62/1.90 | 1.62/2.14.
+//   The tiles of all images form one list cut into fixed chunks of ~256 tiles (V and M ~1.5 MiB; 26x26 fwd
+//   9.5-9.7 ms for 128..384 tiles, 10.5 for 64), so 14x14 planes (49 tiles) still give N = 256 GEMMs. Per chunk and
+//   input channel the input transform writes V_xi straight into the GEMM's packed-B layout: column combinations
+//   d B of the padded rows (read in place from x under a column mask, de-interleaved vector loads), then row
+//   combinations a 16-tile panel at a time (consecutive tiles of an image are consecutive in the row-combined
+//   arrays, across tile rows). U_xi is packed once per call (gemm_prepacked), the output transform is explicit
+//   vectors over tiles with the bias, interleaved into y's rows in registers. What it took, from the first working
+//   version (26x26 fwd 17.5 ms, grad input 21.4): explicit vectors for the output transform (GCC left the 16-stream
+//   loop scalar; that phase 2.2 -> 0.55 Gcyc per 100 calls), V_xi / M_xi strides one cache line off a multiple of
+//   4 KiB (the 16 streams shared L1 sets; with vector row combinations the input transform 0.9 -> 0.48 Gcyc), chunks
+//   of 256 instead of 64 tiles, interleaved row stores in registers (9.6 -> 9.2 ms), rows read in place instead of
+//   a zero-padded copy (9.1 -> 9.0, grad input 12.0 -> 11.5), panels shared by two images blended under a lane
+//   mask instead of a scalar copy (grad input 11.5 -> 11.0). Time split (26x26 fwd, rdtsc per phase): GEMMs 65%
+//   (~110 GFLOP/s), input transform 16%, output transform 16% (2/3 of it writing y). The input gradient of the
+//   valid 26x26 conv is a pad-2 conv 64 -> 32 channels onto 26x26: 169 tiles per image instead of 144, the input
+//   transform over 64 channels: 1.3x only. Weight gradient (26x26, rdtsc): GEMMs 63% (they pack Y_xi and V_xi^T:
+//   the transforms run along the tiles, the GEMM's reduction), Y transform 24%, V 13%; chunks of 128..512 tiles
+//   all within 2%.
+//   Dispatch (first version, same method; ms im2col / Winograd, fwd | grad input): (64,8,28,28)->16 p1 1.45/1.79 |
+//   1.76/2.05 (loses); (64,16,28,28)->16 p1 2.86/2.67 | 3.42/2.67; (64,32,26,26)->16 5.82/3.80 | 5.16/4.12;
+//   (64,32,5,5)->64 p1 1.16/1.01 | 1.07/1.29 (5x5 planes in 3x3 tiles compute 36 outputs for 25);
+//   (64,64,7,7)->64 p1 3.39/2.36 | 3.32/2.33; (64,128,8,8)->128 p1 12.2/7.7 | 12.3/7.6; (8,256,14,14)->256 p1
+//   17.9/12.3 | 17.9/12.3; (4,64,56,56)->64 p1 10.3/5.4 | 9.8/5.4; (64,1,28,28)->32 0.59/1.95 | 0.73/2.92 ->
+//   Winograd with both channel counts >= 16 and tiles wasting < 1/4 of the outputs, float32 and float64. Grad
+//   weight, same rule (ms im2col / Winograd): (64,8,28,28)->16 p1 2.03/2.37 (loses), (64,16,28,28)->16 p1
+//   4.08/2.57, (64,32,5,5)->64 p1 0.96/0.93, (64,64,7,7)->64 p1 3.23/2.15, (8,256,14,14)->256 p1 21.4/12.5.
+//   Accuracy (float32, max abs error vs float64 torch, randn x and w, |y| up to 90-130): fwd im2col / Winograd
+//   26x26 3.7e-5 / 2.5e-5, 14x14 3.9e-5 / 2.4e-5, 32x32 5.9e-5 / 4.4e-5; grad input col2im / Winograd 2.6e-5 /
+//   4.1e-5, 2.4e-5 / 3.8e-5, 2.5e-5 / 4.6e-5 (1.4-1.9x; the same ratios with kaiming-scaled weights); grad weight
+//   (|dW| up to 450-810) 1.9e-4 / 4.4e-4, 1.2e-4 / 2.6e-4, 2.5e-4 / 3.6e-4 (1.5-2.3x; |x|, gy/100: 1.2-1.7x).
+//   F(4x4, 3x3) (points 0, +-1, +-2), a numpy float32 model of the same algorithm on (8,32,26,26)->64: max error
+//   5.3e-4 vs 3.8e-5 for torch's float32 conv and 2.1e-5 for F(2x2, 3x3) (14x) -> not used.
+//   An earlier F(2x2, 3x3) forward (per-image chunks of ~128 tiles, scalar-ish transforms, plain gemm packing U and
+//   V per call) lost: 26x26 13.2 ms, 14x14 p1 5.2-5.35 vs im2col 4.88, 32x32 p1 21.4.
+// Choice direct vs im2col, measured (1 thread, min of 5, loaded 2-core Zen3; tocha._C.set_conv_algo(0|1|2)
+// forces im2col / direct / Winograd where applicable, -1 the default; script: fwd and x.sum().backward() timed
+// alternately per path):
 //   depthwise (32,64,32,32) 3x3 groups=64 pad 1: im2col fwd 86.9 ms, fwd+bwd 599 ms | direct 50.9 / 208 ms
 //     -> Cg == 1 with groups > 1 uses the direct kernel (Kg = 1 GEMMs are tiny and memory-bound);
 //   1-channel input (64,1,28,28)->32 3x3: im2col fwd 1.3 ms, fwd+bwd 73 ms | direct 36.7 / 133 ms

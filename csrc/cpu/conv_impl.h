@@ -529,6 +529,482 @@ void for_images(int64_t N, int nt, F&& body) {
   }
 }
 
+// ------------------------------------------------------------------ Winograd F(2x2, 3x3)
+// 3x3, stride 1, dilation 1, groups 1 (padding <= 2): each 2x2 output tile is A^T [U .* V] A with
+// U = G g G^T (per output/input channel pair) and V = B^T d B (d = the tile's 4x4 zero-padded input patch),
+//   G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],
+//   A^T = [1 1 1 0; 0 1 -1 -1],
+// so the sum over input channels becomes 16 GEMMs, one per transform point xi:
+//   M_xi (K x Tc) = U_xi (K x C) @ V_xi (C x Tc) over a chunk of Tc tiles,
+// 16 instead of 36 multiply-adds per tile and channel pair (2.25x fewer than im2col + GEMM). The tiles of all
+// images form one list cut into fixed chunks of Tc tiles (a function of the shape only; a chunk may span
+// images, so small planes still give wide GEMMs); chunks are the parallel work items. Per chunk and input
+// channel the input transform writes V_xi straight into the GEMM's packed-B layout (no B packing), U is
+// packed once per call as the A operand, and the output transform adds the bias and writes y. The input
+// gradient of such a conv is the same computation on gy (see conv_bwd_input_impl), the weight gradient its
+// adjoint in the kernel on the same tiles (winograd_weight_grad). Each output element's
+// arithmetic depends only on the shape (the GEMM never splits K), so results are identical for any thread
+// count. Float32 error: the transforms add <= 4 terms with coefficients +-1 (input, output) and 1/2 (weights).
+
+// Cin -> Kout channels with an OH x OW output (the input gradient: K -> C channels, H x W; the weight gradient
+// as the forward). Measured faster than im2col + GEMM / col2im with both channel counts >= 16 (C = 8 -> K = 16
+// loses: fwd 0.81x, grad input 0.86x, grad weight 0.86x) unless the 2x2 tiles waste a quarter of their outputs
+// (5x5 planes: grad input 0.83x); see conv.cpp.
+inline bool use_winograd(int64_t Cin, int64_t Kout, int64_t OH, int64_t OW, int64_t kh, int64_t kw,
+                         const ConvParams& p) {
+  if (kh != 3 || kw != 3 || p.sh != 1 || p.sw != 1 || p.dh != 1 || p.dw != 1 || p.groups != 1 || p.ph > 2 ||
+      p.pw > 2)
+    return false;
+  if (conv_algo_override() >= 0) return conv_algo_override() == 2;
+  const int64_t tiled = 4 * ((OH + 1) / 2) * ((OW + 1) / 2);
+  return Cin >= 16 && Kout >= 16 && 4 * OH * OW >= 3 * tiled;
+}
+
+// U_xi (K x C) = (G g G^T)[xi] for every channel pair, packed as the GEMM's A operand once per call: U_xi at the
+// returned pointer + xi * (returned stride). g(k, c) = w[k][c] (w (K, C, 3, 3)), or with `flip` the input
+// gradient's kernel w[c][k] rotated by 180 degrees (w (C, K, 3, 3)).
+template <typename T>
+std::pair<const T*, int64_t> winograd_weights(const T* w, int64_t K, int64_t C, bool flip) {
+  const int64_t KC = K * C;
+  T* u = scratch<T, kWeightsBias>(size_t(16 * KC));
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t c = 0; c < C; ++c) {
+      T g[9];
+      for (int t = 0; t < 9; ++t) g[t] = flip ? w[(c * K + k) * 9 + 8 - t] : w[(k * C + c) * 9 + t];
+      T r[4][3];  // G g
+      for (int j = 0; j < 3; ++j) {
+        r[0][j] = g[j];
+        r[1][j] = T(0.5) * (g[j] + g[3 + j] + g[6 + j]);
+        r[2][j] = T(0.5) * (g[j] - g[3 + j] + g[6 + j]);
+        r[3][j] = g[6 + j];
+      }
+      for (int i = 0; i < 4; ++i) {  // (G g) G^T
+        T* ui = u + (4 * i) * KC + k * C + c;
+        ui[0] = r[i][0];
+        ui[KC] = T(0.5) * (r[i][0] + r[i][1] + r[i][2]);
+        ui[2 * KC] = T(0.5) * (r[i][0] - r[i][1] + r[i][2]);
+        ui[3 * KC] = r[i][2];
+      }
+    }
+  const int64_t al = 64 / int64_t(sizeof(T));  // every U_xi 64-byte aligned, as packed operands must be
+  const int64_t sz = (gemm_packed_a_size<T>(K, C) + al - 1) / al * al;
+  T* dst = scratch<T, kWeights>(size_t(16 * sz));
+  for (int xi = 0; xi < 16; ++xi) gemm_pack_a<T>(K, C, u + xi * KC, C, 1, dst + xi * sz);
+  return {dst, sz};
+}
+
+// Tiles per chunk: V and M of a chunk take 16 (C + K) Tc elements, ~1.5 MiB (measured: 26x26 fwd 9.5-9.7 ms for
+// Tc = 128..384 tiles, 10.5 ms for 64: fewer, wider GEMMs matter more than keeping V and M in L2); a multiple of
+// the GEMM's register-tile width (no padded B columns except in the last chunk).
+template <typename T>
+int64_t winograd_chunk(int64_t C, int64_t K, int nr) {
+  const int64_t budget = (int64_t(3) << 19) / int64_t(sizeof(T));
+  const int64_t tc = budget / (16 * (C + K)) / nr * nr;
+  return std::clamp<int64_t>(tc, 4 * int64_t(nr), 32 * int64_t(nr));
+}
+
+// even / odd lanes of the 2 VL values (a, b)
+template <typename V>
+inline void deinterleave(V a, V b, V& ev, V& od) {
+  using I = decltype(a < a);
+  constexpr int L = sizeof(V) / sizeof(a[0]);
+  if constexpr (L == 8) {
+    ev = __builtin_shuffle(a, b, I{0, 2, 4, 6, 8, 10, 12, 14});
+    od = __builtin_shuffle(a, b, I{1, 3, 5, 7, 9, 11, 13, 15});
+  } else if constexpr (L == 4) {
+    ev = __builtin_shuffle(a, b, I{0, 2, 4, 6});
+    od = __builtin_shuffle(a, b, I{1, 3, 5, 7});
+  } else {
+    ev = __builtin_shuffle(a, b, I{0, 2});
+    od = __builtin_shuffle(a, b, I{1, 3});
+  }
+}
+
+// (lo, hi) = the lanes of a and b interleaved: a0 b0 a1 b1 ...
+template <typename V>
+inline void interleave(V a, V b, V& lo, V& hi) {
+  using I = decltype(a < a);
+  constexpr int L = sizeof(V) / sizeof(a[0]);
+  if constexpr (L == 8) {
+    lo = __builtin_shuffle(a, b, I{0, 8, 1, 9, 2, 10, 3, 11});
+    hi = __builtin_shuffle(a, b, I{4, 12, 5, 13, 6, 14, 7, 15});
+  } else if constexpr (L == 4) {
+    lo = __builtin_shuffle(a, b, I{0, 4, 1, 5});
+    hi = __builtin_shuffle(a, b, I{2, 6, 3, 7});
+  } else {
+    lo = __builtin_shuffle(a, b, I{0, 2});
+    hi = __builtin_shuffle(a, b, I{1, 3});
+  }
+}
+
+// yr[2 i], yr[2 i + 1] = e0[i], e1[i] for i < n, W tiles per vector step (the last step overlaps the one before:
+// it rewrites some values with the same bits); n >= W.
+template <typename T, int W>
+inline void store_pairs(const T* e0, const T* e1, int64_t n, T* yr) {
+  typedef T VW __attribute__((vector_size(W * sizeof(T))));
+  for (int64_t i = 0;; i += W) {
+    i = std::min(i, n - W);
+    VW a, b, lo, hi;
+    std::memcpy(&a, e0 + i, sizeof(a));
+    std::memcpy(&b, e1 + i, sizeof(b));
+    interleave(a, b, lo, hi);
+    std::memcpy(yr + 2 * i, &lo, sizeof(lo));
+    std::memcpy(yr + 2 * i + W, &hi, sizeof(hi));
+    if (i == n - W) break;
+  }
+}
+
+// The 2x2 output tiles of all N images (OH x OW planes, in rows of TW tiles) as one list cut into chunks of Tc,
+// and the zero-padded input rows their 4x4 patches read (x (N, C, H, W) padded by (ph, pw) on the top/left and
+// as far as the tiles reach on the bottom/right): rows are read wrs columns at a time in place at a shift of -pw,
+// colmask clearing the columns outside x's row. colmask is the calling thread's scratch, read by all threads.
+template <typename T>
+struct WinogradTiles {
+  const T* x;
+  const T* xend;
+  int64_t C, H, W, ph, pw, OH, OW, TW, TI, NT, Tc, nchunks, wrs, hs;
+  const MaskBits<T>* colmask;
+};
+
+template <typename T>
+WinogradTiles<T> winograd_tiles(const T* x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw,
+                                int64_t OH, int64_t OW, int64_t Tc, int64_t nr) {
+  constexpr int VL = NativeVec<T>::kLen;
+  WinogradTiles<T> g{x, x + N * C * H * W, C, H, W, ph, pw, OH, OW, (OW + 1) / 2, 0, 0, Tc, 0, 0, 0, nullptr};
+  g.TI = (OH + 1) / 2 * g.TW;
+  g.NT = N * g.TI;
+  g.nchunks = (g.NT + Tc - 1) / Tc;
+  const int64_t al = 64 / int64_t(sizeof(T));
+  g.wrs = (2 * ((g.TW + VL - 1) / VL * VL) + 2 + VL + al - 1) / al * al;  // padded columns read per row
+  // one array of column combinations: the row pairs of an image segment's tile rows + 1, and nr slack on both
+  // sides (a panel's lanes outside the segment read, and discard, neighbouring values)
+  g.hs = ((Tc / g.TW + 3) * g.TW + 2 * nr + al - 1) / al * al;
+  MaskBits<T>* m = scratch<MaskBits<T>, kStage>(size_t(g.wrs));
+  for (int64_t s = 0; s < g.wrs; ++s) m[s] = s >= pw && s - pw < W ? ~MaskBits<T>(0) : MaskBits<T>(0);
+  g.colmask = m;
+  return g;
+}
+
+// A chunk's tiles split into runs within one tile row (image n, tile row ty, tiles tx0 .. tx0 + len - 1 at
+// chunk positions u ..): listed once per chunk, so the per-channel loops do no divisions.
+struct TileRun {
+  int64_t n, ty, tx0, len, u;
+};
+
+// Fills runs (room for tn entries) with the runs of the tiles [t0, t0 + tn); returns their number.
+template <typename T>
+int64_t winograd_runs(const WinogradTiles<T>& g, int64_t t0, int64_t tn, TileRun* runs) {
+  int64_t nrun = 0;
+  for (int64_t t = t0; t < t0 + tn;) {
+    const int64_t l = t % g.TI, tx0 = l % g.TW, len = std::min(t0 + tn - t, g.TW - tx0);
+    runs[nrun++] = TileRun{t / g.TI, l / g.TW, tx0, len, t - t0};
+    t += len;
+  }
+  return nrun;
+}
+
+// Elements of the per-thread buffers winograd_input needs beside V (Hb, rowbuf, pstage below).
+template <typename T>
+int64_t winograd_input_scratch(const WinogradTiles<T>& g, int64_t nr) {
+  return 8 * g.hs + g.wrs + 16 * nr;
+}
+
+// V_xi (C x tn) = (B^T d B)[xi] for the tiles [t0, t0 + tn) of the list, at Vp + xi * vsz: with `packed` in the
+// GEMM's packed-B layout for (kc, nr) = gemm_packing(C) (gemm.h; element (c, u) at pc * ext + (u - u % nr) * kcb +
+// (c - pc) * nr + u % nr, K blocks [pc, pc + kcb) of C, padding columns zeroed), else a plain matrix with row
+// stride ldv (nr then only blocks the loops). buf: winograd_input_scratch(g, nr) elements.
+template <typename T>
+TOCHA_CONV_NO_LIBCALLS void winograd_input(const WinogradTiles<T>& g, int64_t t0, int64_t tn, int64_t nr,
+                                           int64_t kc, bool packed, int64_t ldv, T* Vp, int64_t vsz, T* buf) {
+  using V = typename NativeVec<T>::V;
+  using IV = typename NativeVec<T>::IV;
+  using LI = typename NativeVec<T>::I;
+  constexpr int VL = NativeVec<T>::kLen;
+  auto vld = [](const T* p) __attribute__((always_inline)) { V v; std::memcpy(&v, p, sizeof(v)); return v; };
+  auto vst = [](T* p, V v) __attribute__((always_inline)) { std::memcpy(p, &v, sizeof(v)); };
+  const int64_t C = g.C, H = g.H, W = g.W, TW = g.TW, TI = g.TI, hs = g.hs, wrs = g.wrs;
+  const int64_t ext = (tn + nr - 1) / nr * nr;
+  T* Hb = buf + nr;  // column combinations (d B) of the padded rows: [parity][j][row pair][tx]
+  T* rowbuf = buf + 8 * hs;  // a zero-padded input row
+  T* pstage = rowbuf + wrs;  // a panel's 16 x nr values when the panel is shared with another image
+  for (int64_t c = 0; c < C; ++c) {
+    const int64_t pc = packed ? c / kc * kc : 0, kcb = packed ? std::min<int64_t>(kc, C - pc) : 1;
+    T* Vc = packed ? Vp + pc * ext + (c - pc) * nr : Vp + c * ldv;  // + panel start * kcb + lane
+    for (int64_t t = t0; t < t0 + tn;) {  // segments of the chunk within one image
+      const int64_t n = t / TI, l = t % TI, len = std::min(t0 + tn - t, TI - l), u0 = t - t0;
+      const int64_t tya = l / TW, tyb = (l + len - 1) / TW;
+      const T* xc = g.x + (n * C + c) * H * W;
+      // d B of the padded rows of the segment's tile rows, VL tiles at a time (two de-interleaved loads per
+      // column offset). Row r's padded columns [0, wrs) are read in place from x at a shift of -pw, with the
+      // columns outside [pw, pw + W) cleared bitwise by colmask (values of the neighbouring rows, never used);
+      // a row whose reads would leave x (first / last rows of the tensor) is copied zero-padded first. The lanes
+      // past TW spill into the next row pair of the same parity, written later, or into the slack.
+      for (int64_t r = 2 * tya; r < 2 * tyb + 4; ++r) {
+        const int64_t ih = r - g.ph;
+        T* h = Hb + (r & 1) * 4 * hs + (r / 2 - tya) * TW;
+        if (ih < 0 || ih >= H) {
+          for (int64_t tx = 0; tx < TW; tx += VL)
+            for (int j = 0; j < 4; ++j) vst(h + j * hs + tx, V{});
+          continue;
+        }
+        const T* q = xc + ih * W - g.pw;
+        if (q < g.x || q + wrs > g.xend) {
+          for (int64_t s = 0; s < wrs; ++s) rowbuf[s] = s >= g.pw && s - g.pw < W ? q[s] : T(0);
+          q = rowbuf;
+        }
+        auto ld = [&](int64_t s) __attribute__((always_inline)) {
+          IV m;
+          std::memcpy(&m, g.colmask + s, sizeof(m));
+          return (V)((IV)vld(q + s) & m);
+        };
+        for (int64_t tx = 0; tx < TW; tx += VL) {
+          V ev, od, ev1, od1;
+          deinterleave(ld(2 * tx), ld(2 * tx + VL), ev, od);
+          deinterleave(ld(2 * tx + 2), ld(2 * tx + 2 + VL), ev1, od1);
+          vst(h + tx, ev - ev1);
+          vst(h + hs + tx, od + ev1);
+          vst(h + 2 * hs + tx, ev1 - od);
+          vst(h + 3 * hs + tx, od - od1);
+        }
+      }
+      // row combinations B^T (d B), a panel (nr tiles) at a time: rows 2ty, 2ty + 1 of a tile are H row
+      // pair ty (even, odd parity), rows 2ty + 2, 2ty + 3 pair ty + 1 (TW further on), so consecutive tiles
+      // of the image are consecutive in H. Panels shared with another image are computed whole into pstage
+      // and only this image's lanes blended in.
+      const int64_t dh = l - tya * TW - u0;  // H index of tile u: u + dh
+      for (int64_t pu = u0 - u0 % nr; pu < u0 + len; pu += nr) {
+        const int64_t a = std::max(pu, u0), b = std::min(pu + nr, u0 + len);
+        const bool whole = a == pu && b == pu + nr;
+        T* dst = whole ? Vc + pu * kcb : pstage;
+        const int64_t ds = whole ? vsz : nr;
+        for (int64_t s = 0; s < nr; s += VL)
+          for (int j = 0; j < 4; ++j) {
+            const T* e = Hb + j * hs + pu + dh + s;
+            const T* o = e + 4 * hs;
+            const V d0 = vld(e), d1 = vld(o), d2 = vld(e + TW), d3 = vld(o + TW);
+            vst(dst + j * ds + s, d0 - d2);
+            vst(dst + (4 + j) * ds + s, d1 + d2);
+            vst(dst + (8 + j) * ds + s, d2 - d1);
+            vst(dst + (12 + j) * ds + s, d1 - d3);
+          }
+        if (!whole)  // lanes [a, b) of the panel: vector blends under a lane mask
+          for (int64_t s = 0; s < nr; s += VL) {
+            IV lane, m;
+            for (int i = 0; i < VL; ++i) lane[i] = LI(s + i);
+            m = (lane >= IV{} + LI(a - pu)) & (lane < IV{} + LI(b - pu));
+            for (int xi = 0; xi < 16; ++xi) {
+              T* d = Vc + xi * vsz + pu * kcb + s;
+              vst(d, (V)(((IV)vld(pstage + xi * nr + s) & m) | ((IV)vld(d) & ~m)));
+            }
+          }
+      }
+      t += len;
+    }
+    if (packed && ext > tn)  // padding columns of the last panel
+      for (int xi = 0; xi < 16; ++xi) {
+        T* v = Vc + xi * vsz + (tn - tn % nr) * kcb;
+        for (int64_t s = tn % nr; s < nr; ++s) v[s] = T(0);
+      }
+  }
+}
+
+// y (N, K, OH, OW) = Winograd correlation of x (N, C, H, W), zero-padded by (ph, pw) on the top/left (and as far
+// as the tiles reach on the bottom/right), with the kernels packed in U (winograd_weights) [+ bias].
+template <typename T>
+TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t ph,
+                                          int64_t pw, const T* U, int64_t usz, const T* bias, int64_t K,
+                                          int64_t OH, int64_t OW, T* y, int nt) {
+  using V = typename NativeVec<T>::V;
+  constexpr int VL = NativeVec<T>::kLen;
+  auto vld = [](const T* p) __attribute__((always_inline)) { V v; std::memcpy(&v, p, sizeof(v)); return v; };
+  auto vst = [](T* p, V v) __attribute__((always_inline)) { std::memcpy(p, &v, sizeof(v)); };
+  const GemmPacking pk = gemm_packing<T>(C);
+  const int64_t nr = pk.nr, Tc = winograd_chunk<T>(C, K, pk.nr);
+  const WinogradTiles<T> g = winograd_tiles(x, N, C, H, W, ph, pw, OH, OW, Tc, nr);
+  const int64_t NT = g.NT;
+  const int64_t al = 64 / int64_t(sizeof(T));  // 64-byte alignment of the sub-buffers, in elements
+  auto up = [al](int64_t n) { return (n + al - 1) / al * al; };
+  // V_xi / M_xi one cache line apart beyond their size: the 16 streams of the transforms do not share L1 sets
+  const int64_t vsz = up(gemm_packed_b_size<T>(C, Tc)) + al, msz = up(K * Tc) + al;
+  const int64_t need = 16 * vsz + 16 * msz + 4 * Tc + winograd_input_scratch(g, nr);
+  auto chunk = [&](int64_t ci) {
+    const int64_t t0 = ci * Tc, tn = std::min(Tc, NT - t0), ext = (tn + nr - 1) / nr * nr;
+    T* Vp = scratch<T>(size_t(need));
+    T* M = Vp + 16 * vsz;
+    T* ost = M + 16 * msz;  // output tiles y00, y01, y10, y11 over the chunk
+    // ---- input transform: V_xi (C x tn) in the GEMM's packed-B layout
+    winograd_input(g, t0, tn, nr, pk.kc, true, 0, Vp, vsz, ost + 4 * Tc);
+    TileRun* runs = scratch<TileRun>(size_t(Tc));
+    const int64_t nrun = winograd_runs(g, t0, tn, runs);
+    // ---- 16 GEMMs: M_xi (K x tn, row stride Tc) = U_xi @ V_xi
+    for (int xi = 0; xi < 16; ++xi)
+      gemm_prepacked<T>(K, tn, C, U + xi * usz, nullptr, 0, 0, Vp + xi * vsz, nullptr, 0, 0, M + xi * msz, Tc,
+                        false);
+    // ---- output transform A^T M A (+ bias), per output channel over all tiles of the chunk (columns tn .. ext
+    // of M hold no tile: computed, never stored), then into y
+    for (int64_t k = 0; k < K; ++k) {
+      const V bv = V{} + (bias ? bias[k] : T(0));
+      const T* m = M + k * Tc;
+      for (int64_t u = 0; u < ext; u += VL) {
+        V s0[4], s1[4];  // A^T M
+        for (int j = 0; j < 4; ++j) {
+          const V m0 = vld(m + j * msz + u), m1 = vld(m + (4 + j) * msz + u), m2 = vld(m + (8 + j) * msz + u),
+                  m3 = vld(m + (12 + j) * msz + u);
+          s0[j] = m0 + m1 + m2;
+          s1[j] = m1 - m2 - m3;
+        }
+        vst(ost + u, s0[0] + s0[1] + s0[2] + bv);
+        vst(ost + Tc + u, s0[1] - s0[2] - s0[3] + bv);
+        vst(ost + 2 * Tc + u, s1[0] + s1[1] + s1[2] + bv);
+        vst(ost + 3 * Tc + u, s1[1] - s1[2] - s1[3] + bv);
+      }
+      for (int64_t ri = 0; ri < nrun; ++ri) {
+        const int64_t n = runs[ri].n, tx0 = runs[ri].tx0, len = runs[ri].len, u = runs[ri].u;
+        const int64_t oh = 2 * runs[ri].ty, txf = std::min(tx0 + len, OW / 2);  // tiles [tx0, txf): 2 columns
+        for (int a = 0; a < 2 && oh + a < OH; ++a) {
+          T* __restrict yr = y + ((n * K + k) * OH + oh + a) * OW;
+          const T* __restrict e0 = ost + 2 * a * Tc + u - tx0;
+          const T* __restrict e1 = e0 + Tc;
+          const int64_t np = txf - tx0;  // tiles with both columns, interleaved into y's row
+          if (np >= VL) {
+            store_pairs<T, VL>(e0 + tx0, e1 + tx0, np, yr + 2 * tx0);
+          } else if (VL >= 4 && np >= VL / 2) {
+            store_pairs<T, (VL >= 4 ? VL / 2 : VL)>(e0 + tx0, e1 + tx0, np, yr + 2 * tx0);
+          } else {
+            for (int64_t tx = tx0; tx < txf; ++tx) {
+              yr[2 * tx] = e0[tx];
+              yr[2 * tx + 1] = e1[tx];
+            }
+          }
+          if (txf < tx0 + len) yr[2 * txf] = e0[txf];  // odd OW: the last tile's left column
+        }
+      }
+    }
+  };
+  if (nt > 1 && g.nchunks >= nt) {
+    TOCHA_CONV_PARALLEL_FOR(nt, 1)
+    for (int64_t ci = 0; ci < g.nchunks; ++ci) chunk(ci);
+  } else {
+    for (int64_t ci = 0; ci < g.nchunks; ++ci) chunk(ci);
+  }
+}
+
+// dw (K, C, 3, 3) = the weight gradient of the Winograd conv above (x (N, C, H, W) padded by (ph, pw), gy
+// (N, K, OH, OW)): its adjoint in g, dw[k][c] = G^T (sum over tiles of (A dy A^T) .* (B^T d B)) G, with dy the
+// tile's 2x2 block of gy (zeros past OH / OW) -- F(3x3, 2x2), 16 instead of 36 multiply-adds per tile and
+// channel pair. Per chunk of tiles, V_xi (C x tn, plain) and Y_xi (K x tn) = (A dy A^T)[xi], then 16 GEMMs
+// M_xi (K x C) += Y_xi @ V_xi^T with the tiles as the reduction. The chunks are cut into S <= 16 slices (a
+// function of the shape only; fewer when the 16 K x C partials would pass 64 MiB), each summing into its own
+// partial; partials are added in slice order, so the result is the same for any thread count.
+template <typename T>
+TOCHA_CONV_NO_LIBCALLS void winograd_weight_grad(const T* x, const T* gy, int64_t N, int64_t C, int64_t H,
+                                                 int64_t W, int64_t ph, int64_t pw, int64_t K, int64_t OH,
+                                                 int64_t OW, T* dw, int nt) {
+  using V = typename NativeVec<T>::V;
+  using IV = typename NativeVec<T>::IV;
+  constexpr int VL = NativeVec<T>::kLen;
+  auto vld = [](const T* p) __attribute__((always_inline)) { V v; std::memcpy(&v, p, sizeof(v)); return v; };
+  auto vst = [](T* p, V v) __attribute__((always_inline)) { std::memcpy(p, &v, sizeof(v)); };
+  const int64_t nr = 2 * VL;  // tiles per step of the row combinations (V is a plain matrix here)
+  const int64_t Tc = winograd_chunk<T>(C, K, int(nr));
+  const WinogradTiles<T> g = winograd_tiles(x, N, C, H, W, ph, pw, OH, OW, Tc, nr);
+  const int64_t TW = g.TW, NT = g.NT, nchunks = g.nchunks, OHW = OH * OW;
+  const int64_t al = 64 / int64_t(sizeof(T));
+  auto up = [al](int64_t n) { return (n + al - 1) / al * al; };
+  const int64_t ld = up(Tc + nr);  // row stride of V_xi and Y_xi (vector stores spill up to nr past a row)
+  const int64_t vsz = C * ld + al, ysz = K * ld + al;  // one cache line off: the 16 streams do not share L1 sets
+  const int64_t gws = up(2 * ((TW + VL - 1) / VL * VL) + 2 * VL);  // gy columns read per tile row
+  const int64_t need = 16 * vsz + 16 * ysz + 2 * gws + winograd_input_scratch(g, nr);
+  MaskBits<T>* gmask = scratch<MaskBits<T>, kWeightsBias>(size_t(gws));  // gy columns < OW
+  for (int64_t s = 0; s < gws; ++s) gmask[s] = s < OW ? ~MaskBits<T>(0) : MaskBits<T>(0);
+  const T* gyend = gy + N * K * OHW;
+  const int64_t KC = K * C;
+  if (nchunks == 0 || KC == 0) {  // no tiles (N == 0): a zero gradient
+    std::fill(dw, dw + KC * 9, T(0));
+    return;
+  }
+  const int64_t S = std::clamp<int64_t>((int64_t(64) << 20) / int64_t(sizeof(T)) / (16 * KC), 1,
+                                        std::min<int64_t>(nchunks, 16));
+  T* part = scratch<T, kPartials>(size_t(S * 16 * KC));
+  auto slice = [&](int64_t sl) {
+    T* Vp = scratch<T>(size_t(need));
+    T* Y = Vp + 16 * vsz;
+    T* grow = Y + 16 * ysz;  // a zero-padded gy row pair
+    T* ibuf = grow + 2 * gws;
+    T* Ms = part + sl * 16 * KC;
+    TileRun* runs = scratch<TileRun>(size_t(Tc));
+    const int64_t c0 = sl * nchunks / S, c1 = (sl + 1) * nchunks / S;
+    for (int64_t ci = c0; ci < c1; ++ci) {
+      const int64_t t0 = ci * Tc, tn = std::min(Tc, NT - t0);
+      winograd_input(g, t0, tn, nr, C, false, ld, Vp, vsz, ibuf);
+      const int64_t nrun = winograd_runs(g, t0, tn, runs);
+      // Y_xi[k][u] = (A dy A^T)[xi], A = [1 0; 1 1; 1 -1; 0 -1]: per tile row segment, VL tiles at a time from
+      // de-interleaved loads of gy's two rows (columns >= OW and a row >= OH read as zeros); lanes past the
+      // segment spill into the next segment, written later, or into the row slack
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t ri = 0; ri < nrun; ++ri) {
+          const int64_t n = runs[ri].n, ty = runs[ri].ty, tx0 = runs[ri].tx0, len = runs[ri].len, u = runs[ri].u;
+          const int64_t span = 2 * ((len + VL - 1) / VL * VL);  // columns read from 2 tx0
+          const T* q[2];
+          for (int a = 0; a < 2; ++a) {
+            const int64_t oh = 2 * ty + a;
+            const T* r = gy + ((n * K + k) * OH + oh) * OW;
+            if (oh >= OH || r + 2 * tx0 + span > gyend) {  // zeros / a copy of the row's columns
+              T* b = grow + a * gws;
+              for (int64_t s = 0; s < gws; ++s) b[s] = oh < OH && s < OW ? r[s] : T(0);
+              r = b;
+            }
+            q[a] = r;
+          }
+          T* yk = Y + k * ld + u - tx0;
+          for (int64_t tx = tx0; tx < tx0 + len; tx += VL) {
+            V e[2], o[2];
+            for (int a = 0; a < 2; ++a) {
+              IV m0, m1;
+              std::memcpy(&m0, gmask + 2 * tx, sizeof(m0));
+              std::memcpy(&m1, gmask + 2 * tx + VL, sizeof(m1));
+              deinterleave((V)((IV)vld(q[a] + 2 * tx) & m0), (V)((IV)vld(q[a] + 2 * tx + VL) & m1), e[a], o[a]);
+            }
+            const V ra[4] = {e[0], e[0] + e[1], e[0] - e[1], -e[1]};  // A dy: rows, left column
+            const V rb[4] = {o[0], o[0] + o[1], o[0] - o[1], -o[1]};  // right column
+            for (int i = 0; i < 4; ++i) {  // (A dy) A^T
+              vst(yk + (4 * i) * ysz + tx, ra[i]);
+              vst(yk + (4 * i + 1) * ysz + tx, ra[i] + rb[i]);
+              vst(yk + (4 * i + 2) * ysz + tx, ra[i] - rb[i]);
+              vst(yk + (4 * i + 3) * ysz + tx, -rb[i]);
+            }
+          }
+        }
+      for (int xi = 0; xi < 16; ++xi)  // M_xi (K x C) [+]= Y_xi (K x tn) @ V_xi^T (tn x C)
+        gemm<T>(K, C, tn, Y + xi * ysz, ld, 1, Vp + xi * vsz, 1, ld, Ms + xi * KC, C, ci > c0);
+    }
+  };
+  if (nt > 1 && S >= nt) {
+    TOCHA_CONV_PARALLEL_FOR(nt, 1)
+    for (int64_t sl = 0; sl < S; ++sl) slice(sl);
+  } else {
+    for (int64_t sl = 0; sl < S; ++sl) slice(sl);
+  }
+  for (int64_t sl = 1; sl < S; ++sl)
+    for (int64_t i = 0; i < 16 * KC; ++i) part[i] += part[sl * 16 * KC + i];
+  // dw[k][c] = G^T M G, G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1]
+  for (int64_t kc = 0; kc < KC; ++kc) {
+    T m[16], r[3][4];
+    for (int xi = 0; xi < 16; ++xi) m[xi] = part[xi * KC + kc];
+    for (int j = 0; j < 4; ++j) {
+      r[0][j] = m[j] + T(0.5) * (m[4 + j] + m[8 + j]);
+      r[1][j] = T(0.5) * (m[4 + j] - m[8 + j]);
+      r[2][j] = T(0.5) * (m[4 + j] + m[8 + j]) + m[12 + j];
+    }
+    T* d = dw + kc * 9;
+    for (int i = 0; i < 3; ++i) {
+      d[3 * i] = r[i][0] + T(0.5) * (r[i][1] + r[i][2]);
+      d[3 * i + 1] = T(0.5) * (r[i][1] - r[i][2]);
+      d[3 * i + 2] = T(0.5) * (r[i][1] + r[i][2]) + r[i][3];
+    }
+  }
+}
+
 template <typename T>
 void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvParams& p, Array& y) {
   const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
@@ -539,6 +1015,11 @@ void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvPara
   const T* wp = w.data<T>();
   T* yp = y.data<T>();
   const int nt = get_num_threads();
+  if (use_winograd(C, K, OH, OW, kh, kw, p)) {
+    const auto u = winograd_weights(wp, K, C, false);
+    winograd_conv(xp, N, C, H, W, p.ph, p.pw, u.first, u.second, bias, K, OH, OW, yp, nt);
+    return;
+  }
   if (use_direct(Cg, kh, kw, p)) {
     int64_t prows, ld;
     fwd_pad_dims(H, W, kw, p, OW, prows, ld);
@@ -617,6 +1098,12 @@ void conv_bwd_input_impl(const Array& gy, const Array& w, const ConvParams& p, A
   const T* wp = w.data<T>();
   T* xp = dx.data<T>();
   const int nt = get_num_threads();
+  if (use_winograd(K, C, H, W, kh, kw, p)) {  // the forward correlation of gy, padded by 2 - p, with the flipped w^T
+    const auto u = winograd_weights(wp, C, K, true);
+    winograd_conv(gp, N, K, OH, OW, 2 - p.ph, 2 - p.pw, u.first, u.second, static_cast<const T*>(nullptr), C, H,
+                  W, xp, nt);
+    return;
+  }
   if (use_direct(Cg, kh, kw, p)) {
     if (p.sh == 1 && p.sw == 1) {  // a forward correlation of the padded gy with the flipped kernel
       int64_t prows, ld;
@@ -684,6 +1171,10 @@ void conv_bwd_weight_impl(const Array& x, const Array& gy, const ConvParams& p, 
   const T* gp = gy.data<T>();
   T* dwp = dw.data<T>();
   const int nt = get_num_threads();
+  if (use_winograd(C, K, OH, OW, kh, kw, p)) {
+    winograd_weight_grad(xp, gp, N, C, H, W, p.ph, p.pw, K, OH, OW, dwp, nt);
+    return;
+  }
   if (use_direct(Cg, kh, kw, p)) {
     int64_t prows, ld;
     fwd_pad_dims(H, W, kw, p, OW, prows, ld);
