@@ -438,7 +438,12 @@ void gemv_driver(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, const 
     for (int64_t k = 0; k < K; ++k) vbuf[size_t(k)] = v[k * vs];
     v = vbuf.data();
   }
-  const int nt = int(std::min<int64_t>(threads_for(m, 1, K), (m + 63) / 64));
+  // memory-bound: a second thread pays off from a ~1 MiB matrix (more bandwidth), far below the tiled GEMMs
+  // 2 MFLOP per thread (1x1024x1024 at 2 threads: 0.53-0.67x NumPy on one thread)
+  int nt = int(std::min<int64_t>(m * K >= 8 * kParallelGrain ? get_num_threads() : 1, (m + 63) / 64));
+#ifdef _OPENMP
+  if (omp_in_parallel()) nt = 1;  // e.g. one item of a batched matmul
+#endif
   const int64_t per = (m + nt - 1) / nt;
   parallel_for(nt, nt, [&](int64_t t) {
     const int64_t i0 = t * per, n = std::min(per, m - i0);
