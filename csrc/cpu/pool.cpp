@@ -137,7 +137,7 @@ Array max_pool2d_backward(const Array& gy_, const Array& idx_, int64_t H, int64_
   Array gy = gy_.contiguous(), idx = idx_.contiguous();
   const int64_t OH = gy.shape[gy.ndim() - 2], OW = gy.shape[gy.ndim() - 1];
   const int64_t P = planes(gy.shape), HW = H * W;
-  Array dx = Array::zeros(with_hw(gy.shape, H, W), gy.dtype);
+  Array dx = Array::empty(with_hw(gy.shape, H, W), gy.dtype);  // zeroed plane by plane by its thread
   TOCHA_DISPATCH_FLOAT(gy.dtype, T, op, {
     const T* g = gy.data<T>();
     const int64_t* ip = idx.data<int64_t>();
@@ -146,6 +146,7 @@ Array max_pool2d_backward(const Array& gy_, const Array& idx_, int64_t H, int64_
     const int nt = threads_for_size(P * H * W);
     parallel_for(nt, P, [&](int64_t pl) {
       T* dp = d + pl * HW;
+      std::fill(dp, dp + HW, T(0));
       for (int64_t o = 0; o < OH * OW; ++o) {
         const int64_t k = ip[pl * OH * OW + o];
         if (k < 0 || k >= HW) {
@@ -226,7 +227,7 @@ Array avg_pool2d_backward(const Array& gy_, int64_t H, int64_t W, const PoolPara
   check_planes(gy_, op);
   Array gy = gy_.contiguous();
   const int64_t OH = gy.shape[gy.ndim() - 2], OW = gy.shape[gy.ndim() - 1];
-  Array dx = Array::zeros(with_hw(gy.shape, H, W), gy.dtype);
+  Array dx = Array::empty(with_hw(gy.shape, H, W), gy.dtype);  // avg_pool_planes zeroes each plane
   TOCHA_DISPATCH_FLOAT(gy.dtype, T, op, {
     avg_pool_impl<T, true>(gy.data<T>(), dx.data<T>(), planes(gy.shape), H, W, OH, OW, p, cip, divisor);
   });
@@ -265,13 +266,14 @@ Array adaptive_avg_pool2d_backward(const Array& gy_, int64_t H, int64_t W) {
   check_planes(gy_, op);
   Array gy = gy_.contiguous();
   const int64_t OH = gy.shape[gy.ndim() - 2], OW = gy.shape[gy.ndim() - 1], P = planes(gy.shape);
-  Array dx = Array::zeros(with_hw(gy.shape, H, W), gy.dtype);
+  Array dx = Array::empty(with_hw(gy.shape, H, W), gy.dtype);  // zeroed plane by plane by its thread
   TOCHA_DISPATCH_FLOAT(gy.dtype, T, op, {
     const T* g = gy.data<T>();
     T* d = dx.data<T>();
     const int nt = threads_for_size(P * H * W);
     parallel_for(nt, P, [&](int64_t pl) {
       T* di = d + pl * H * W;
+      std::fill(di, di + H * W, T(0));
       for (int64_t oh = 0; oh < OH; ++oh) {
         const int64_t a0 = ad_start(oh, OH, H), a1 = ad_end(oh, OH, H);
         for (int64_t ow = 0; ow < OW; ++ow) {
@@ -402,7 +404,7 @@ Array pad2d_backward(const Array& gy_, int64_t t, int64_t b, int64_t l, int64_t 
   const int64_t OH = gy.shape[gy.ndim() - 2], OW = gy.shape[gy.ndim() - 1], P = planes(gy.shape);
   const int64_t H = OH - t - b, W = OW - l - r;
   if (H < 0 || W < 0) throw ValueError("[pad_backward] padding larger than grad_output " + shape_str(gy.shape));
-  Array dx = Array::zeros(with_hw(gy.shape, H, W), gy.dtype);
+  Array dx = Array::empty(with_hw(gy.shape, H, W), gy.dtype);  // zeroed plane by plane by its thread
   TOCHA_DISPATCH_FLOAT(gy.dtype, T, op, {
     const T* g = gy.data<T>();
     T* d = dx.data<T>();
@@ -410,6 +412,7 @@ Array pad2d_backward(const Array& gy_, int64_t t, int64_t b, int64_t l, int64_t 
     for (int64_t o = 0; o < OW; ++o) cw[o] = pad_src(o, l, W, mode);
     const int nt = threads_for_size(P * H * W);
     parallel_for(nt, P, [&](int64_t pl) {
+      std::fill(d + pl * H * W, d + (pl + 1) * H * W, T(0));
       for (int64_t oh = 0; oh < OH; ++oh) {
         const int64_t sh = pad_src(oh, t, H, mode);
         if (sh < 0) continue;

@@ -118,7 +118,7 @@ void max_pool_2x2(const T* __restrict xi, int64_t W, int64_t OH, int64_t OW, T* 
   }
 }
 
-// Average pooling of one plane, forward (x -> y) or backward (gy -> dx, dx zeroed by the caller), row by
+// Average pooling of one plane, forward (x -> y) or backward (gy -> dx, a zeroed plane), row by
 // row as max_pool_plane: each window tap that reaches an output row is one loop over ow (vectorised), so a
 // forward output sums its cells in window order (row, then column) from 0 -- the order of a per-window loop
 // -- and is then divided by its divisor dv[o] (0: a window with no cell inside the plane, output 0). In
@@ -159,14 +159,15 @@ void avg_pool_plane(const T* __restrict in, int64_t H, int64_t W, const PoolPara
 
 }  // namespace
 
-// Forward: in = x (P, H, W) -> out = y (P, OH, OW); backward: in = gy (P, OH, OW) -> out = dx (P, H, W),
-// zeroed. dv: the OH x OW divisors (shared by all planes).
+// Forward: in = x (P, H, W) -> out = y (P, OH, OW); backward: in = gy (P, OH, OW) -> out = dx (P, H, W)
+// (zeroed here). dv: the OH x OW divisors (shared by all planes).
 template <typename T, bool Backward>
 void avg_pool_planes(const T* in, T* out, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW,
                      const PoolParams& p, const T* dv, int nt) {
   parallel_for(nt, P, [&](int64_t pl) {
     const T* ip = in + pl * (Backward ? OH * OW : H * W);
     T* op = out + pl * (Backward ? H * W : OH * OW);
+    if (Backward) std::fill(op, op + H * W, T(0));  // by the plane's thread, just before it adds into it
     thread_local std::vector<T> acc;  // one output row of sums / gradient shares, per thread
     if (acc.size() < size_t(OW)) acc.resize(size_t(OW));
     if (p.sw == 1) avg_pool_plane<T, 1, Backward>(ip, H, W, p, OH, OW, dv, op, acc.data());
