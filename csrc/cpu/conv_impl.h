@@ -603,40 +603,6 @@ int64_t winograd_chunk(int64_t C, int64_t K, int nr) {
   return std::clamp<int64_t>(tc, 4 * int64_t(nr), 32 * int64_t(nr));
 }
 
-// even / odd lanes of the 2 VL values (a, b)
-template <typename V>
-inline void deinterleave(V a, V b, V& ev, V& od) {
-  using I = decltype(a < a);
-  constexpr int L = sizeof(V) / sizeof(a[0]);
-  if constexpr (L == 8) {
-    ev = __builtin_shuffle(a, b, I{0, 2, 4, 6, 8, 10, 12, 14});
-    od = __builtin_shuffle(a, b, I{1, 3, 5, 7, 9, 11, 13, 15});
-  } else if constexpr (L == 4) {
-    ev = __builtin_shuffle(a, b, I{0, 2, 4, 6});
-    od = __builtin_shuffle(a, b, I{1, 3, 5, 7});
-  } else {
-    ev = __builtin_shuffle(a, b, I{0, 2});
-    od = __builtin_shuffle(a, b, I{1, 3});
-  }
-}
-
-// (lo, hi) = the lanes of a and b interleaved: a0 b0 a1 b1 ...
-template <typename V>
-inline void interleave(V a, V b, V& lo, V& hi) {
-  using I = decltype(a < a);
-  constexpr int L = sizeof(V) / sizeof(a[0]);
-  if constexpr (L == 8) {
-    lo = __builtin_shuffle(a, b, I{0, 8, 1, 9, 2, 10, 3, 11});
-    hi = __builtin_shuffle(a, b, I{4, 12, 5, 13, 6, 14, 7, 15});
-  } else if constexpr (L == 4) {
-    lo = __builtin_shuffle(a, b, I{0, 4, 1, 5});
-    hi = __builtin_shuffle(a, b, I{2, 6, 3, 7});
-  } else {
-    lo = __builtin_shuffle(a, b, I{0, 2});
-    hi = __builtin_shuffle(a, b, I{1, 3});
-  }
-}
-
 // yr[2 i], yr[2 i + 1] = e0[i], e1[i] for i < n, W tiles per vector step (the last step overlaps the one before:
 // it rewrites some values with the same bits); n >= W.
 template <typename T, int W>

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 namespace tocha::cpu {
 namespace {
@@ -22,6 +23,31 @@ struct NativeVec {
   typedef I IV __attribute__((vector_size(kVecBytes)));
   static constexpr int kLen = kVecBytes / int(sizeof(T));
 };
+
+// Lane shuffles of any GCC vector type V (L lanes), with the masks built at compile time:
+// deinterleave: (ev, od) = the even / odd lanes of the 2L values (a, b); interleave, its inverse:
+// (lo, hi) = a0 b0 a1 b1 ... (max_pool_2x2 in pool_impl.h; the Winograd transforms in conv_impl.h).
+template <typename V, int... k>
+inline void deinterleave_seq(V a, V b, V& ev, V& od, std::integer_sequence<int, k...>) {
+  using I = decltype(a < a);
+  ev = __builtin_shuffle(a, b, I{(2 * k)...});
+  od = __builtin_shuffle(a, b, I{(2 * k + 1)...});
+}
+template <typename V>
+inline void deinterleave(V a, V b, V& ev, V& od) {
+  deinterleave_seq(a, b, ev, od, std::make_integer_sequence<int, int(sizeof(V) / sizeof(a[0]))>());
+}
+template <typename V, int... k>
+inline void interleave_seq(V a, V b, V& lo, V& hi, std::integer_sequence<int, k...>) {
+  using I = decltype(a < a);
+  constexpr int L = int(sizeof...(k));
+  lo = __builtin_shuffle(a, b, I{(k / 2 + (k % 2) * L)...});
+  hi = __builtin_shuffle(a, b, I{(L / 2 + k / 2 + (k % 2) * L)...});
+}
+template <typename V>
+inline void interleave(V a, V b, V& lo, V& hi) {
+  interleave_seq(a, b, lo, hi, std::make_integer_sequence<int, int(sizeof(V) / sizeof(a[0]))>());
+}
 
 }  // namespace
 }  // namespace tocha::cpu

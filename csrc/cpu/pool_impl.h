@@ -70,12 +70,8 @@ void max_pool_2x2(const T* __restrict xi, int64_t W, int64_t OH, int64_t OW, T* 
   using V = typename NativeVec<T>::V;
   using VI = typename NativeVec<T>::IV;
   constexpr int L = NativeVec<T>::kLen;
-  VI even, odd, lane;
-  for (int l = 0; l < L; ++l) {
-    even[l] = 2 * l;
-    odd[l] = 2 * l + 1;
-    lane[l] = l;
-  }
+  VI lane;
+  for (int l = 0; l < L; ++l) lane[l] = l;
   const int64_t OWp = (OW + L - 1) / L * L;
   const bool pad = 2 * OWp > W;
   if (pad)
@@ -99,16 +95,18 @@ void max_pool_2x2(const T* __restrict xi, int64_t W, int64_t OH, int64_t OW, T* 
       std::memcpy(&b0, b + 2 * c, sizeof(V));
       std::memcpy(&b1, b + 2 * c + L, sizeof(V));
       const VI col2 = 2 * (lane + I(c));
-      V m = __builtin_shuffle(a0, a1, even);
+      V m, a_od, b_ev, b_od;
+      deinterleave(a0, a1, m, a_od);
+      deinterleave(b0, b1, b_ev, b_od);
       VI id = base0 + col2;
       auto step = [&](V v, VI pos) {
         const VI take = (v > m) | (v != v);  // NaN propagates (PyTorch's rule)
         m = take ? v : m;
         id = take ? pos : id;
       };
-      step(__builtin_shuffle(a0, a1, odd), base0 + col2 + 1);
-      step(__builtin_shuffle(b0, b1, even), base1 + col2);
-      step(__builtin_shuffle(b0, b1, odd), base1 + col2 + 1);
+      step(a_od, base0 + col2 + 1);
+      step(b_ev, base1 + col2);
+      step(b_od, base1 + col2 + 1);
       const int64_t n = std::min<int64_t>(L, OW - c);
       for (int64_t l = 0; l < n; ++l) {
         yo[oh * OW + c + l] = m[l];
