@@ -220,18 +220,22 @@ inline void split_range(int64_t n, int tid, int nt, int64_t& b, int64_t& e) {
   e = b + q + (tid < r ? 1 : 0);
 }
 
-inline int threads_for(int64_t M, int64_t N, int64_t K) {
+// Threads a GEMM may use: the OpenMP setting, 1 inside a parallel region (e.g. one item of a batched matmul).
+inline int available_threads() {
 #ifdef _OPENMP
-  int nt = omp_get_max_threads();
-  if (nt <= 1 || omp_in_parallel()) return 1;
+  return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+inline int threads_for(int64_t M, int64_t N, int64_t K) {
+  const int nt = available_threads();
+  if (nt <= 1) return 1;
   // ~2 MFLOP per thread minimum: below that the fork/join costs more than it saves.
   double flops = 2.0 * double(M) * double(N) * double(K);
   int64_t by_work = int64_t(flops / 2.0e6);
   return int(std::max<int64_t>(1, std::min<int64_t>(nt, by_work)));
-#else
-  (void)M; (void)N; (void)K;
-  return 1;
-#endif
 }
 
 // The kernel set with its cache blocking; dev builds with TOCHA_GEMM_TUNING take the blocking from the
@@ -442,10 +446,7 @@ void gemv_driver(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, const 
   }
   // memory-bound: a second thread pays off from a ~1 MiB matrix (more bandwidth), far below the tiled GEMMs
   // 2 MFLOP per thread (1x1024x1024 at 2 threads: 0.53-0.67x NumPy on one thread)
-  int nt = int(std::min<int64_t>(m * K >= 8 * kParallelGrain ? get_num_threads() : 1, (m + 63) / 64));
-#ifdef _OPENMP
-  if (omp_in_parallel()) nt = 1;  // e.g. one item of a batched matmul
-#endif
+  const int nt = int(std::min<int64_t>(m * K >= 8 * kParallelGrain ? available_threads() : 1, (m + 63) / 64));
   const int64_t per = (m + nt - 1) / nt;
   parallel_for(nt, nt, [&](int64_t t) {
     const int64_t i0 = t * per, n = std::min(per, m - i0);
