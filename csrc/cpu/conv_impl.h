@@ -530,6 +530,7 @@ void for_images(int64_t N, int nt, F&& body) {
 }
 
 // ------------------------------------------------------------------ Winograd F(2x2, 3x3)
+inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }  // n up to a multiple of m
 // 3x3, stride 1, dilation 1, groups 1 (padding <= 2): each 2x2 output tile is A^T [U .* V] A with
 // U = G g G^T (per output/input channel pair) and V = B^T d B (d = the tile's 4x4 zero-padded input patch),
 //   G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],
@@ -587,7 +588,7 @@ std::pair<const T*, int64_t> winograd_weights(const T* w, int64_t K, int64_t C, 
       }
     }
   const int64_t al = 64 / int64_t(sizeof(T));  // every U_xi 64-byte aligned, as packed operands must be
-  const int64_t sz = (gemm_packed_a_size<T>(K, C) + al - 1) / al * al;
+  const int64_t sz = round_up(gemm_packed_a_size<T>(K, C), al);
   T* dst = scratch<T, kWeights>(size_t(16 * sz));
   for (int xi = 0; xi < 16; ++xi) gemm_pack_a<T>(K, C, u + xi * KC, C, 1, dst + xi * sz);
   return {dst, sz};
@@ -641,10 +642,10 @@ WinogradTiles<T> winograd_tiles(const T* x, int64_t N, int64_t C, int64_t H, int
   g.NT = N * g.TI;
   g.nchunks = (g.NT + Tc - 1) / Tc;
   const int64_t al = 64 / int64_t(sizeof(T));
-  g.wrs = (2 * ((g.TW + VL - 1) / VL * VL) + 2 + VL + al - 1) / al * al;  // padded columns read per row
+  g.wrs = round_up(2 * round_up(g.TW, VL) + 2 + VL, al);  // padded columns read per row
   // one array of column combinations: the row pairs of an image segment's tile rows + 1, and nr slack on both
   // sides (a panel's lanes outside the segment read, and discard, neighbouring values)
-  g.hs = ((Tc / g.TW + 3) * g.TW + 2 * nr + al - 1) / al * al;
+  g.hs = round_up((Tc / g.TW + 3) * g.TW + 2 * nr, al);
   MaskBits<T>* m = scratch<MaskBits<T>, kStage>(size_t(g.wrs));
   for (int64_t s = 0; s < g.wrs; ++s) m[s] = s >= pw && s - pw < W ? ~MaskBits<T>(0) : MaskBits<T>(0);
   g.colmask = m;
@@ -686,8 +687,6 @@ TOCHA_CONV_NO_LIBCALLS void winograd_input(const WinogradTiles<T>& g, int64_t t0
   using IV = typename NativeVec<T>::IV;
   using LI = typename NativeVec<T>::I;
   constexpr int VL = NativeVec<T>::kLen;
-  auto vld = [](const T* p) __attribute__((always_inline)) { V v; std::memcpy(&v, p, sizeof(v)); return v; };
-  auto vst = [](T* p, V v) __attribute__((always_inline)) { std::memcpy(p, &v, sizeof(v)); };
   const int64_t C = g.C, H = g.H, W = g.W, TW = g.TW, TI = g.TI, hs = g.hs, wrs = g.wrs;
   const int64_t ext = (tn + nr - 1) / nr * nr;
   T* Hb = buf + nr;  // column combinations (d B) of the padded rows: [parity][j][row pair][tx]
@@ -710,7 +709,7 @@ TOCHA_CONV_NO_LIBCALLS void winograd_input(const WinogradTiles<T>& g, int64_t t0
         T* h = Hb + (r & 1) * 4 * hs + (r / 2 - tya) * TW;
         if (ih < 0 || ih >= H) {
           for (int64_t tx = 0; tx < TW; tx += VL)
-            for (int j = 0; j < 4; ++j) vst(h + j * hs + tx, V{});
+            for (int j = 0; j < 4; ++j) vstore(h + j * hs + tx, V{});
           continue;
         }
         const T* q = xc + ih * W - g.pw;
@@ -721,16 +720,16 @@ TOCHA_CONV_NO_LIBCALLS void winograd_input(const WinogradTiles<T>& g, int64_t t0
         auto ld = [&](int64_t s) __attribute__((always_inline)) {
           IV m;
           std::memcpy(&m, g.colmask + s, sizeof(m));
-          return (V)((IV)vld(q + s) & m);
+          return (V)((IV)vload<V>(q + s) & m);
         };
         for (int64_t tx = 0; tx < TW; tx += VL) {
           V ev, od, ev1, od1;
           deinterleave(ld(2 * tx), ld(2 * tx + VL), ev, od);
           deinterleave(ld(2 * tx + 2), ld(2 * tx + 2 + VL), ev1, od1);
-          vst(h + tx, ev - ev1);
-          vst(h + hs + tx, od + ev1);
-          vst(h + 2 * hs + tx, ev1 - od);
-          vst(h + 3 * hs + tx, od - od1);
+          vstore(h + tx, ev - ev1);
+          vstore(h + hs + tx, od + ev1);
+          vstore(h + 2 * hs + tx, ev1 - od);
+          vstore(h + 3 * hs + tx, od - od1);
         }
       }
       // row combinations B^T (d B), a panel (nr tiles) at a time: rows 2ty, 2ty + 1 of a tile are H row
@@ -747,11 +746,11 @@ TOCHA_CONV_NO_LIBCALLS void winograd_input(const WinogradTiles<T>& g, int64_t t0
           for (int j = 0; j < 4; ++j) {
             const T* e = Hb + j * hs + pu + dh + s;
             const T* o = e + 4 * hs;
-            const V d0 = vld(e), d1 = vld(o), d2 = vld(e + TW), d3 = vld(o + TW);
-            vst(dst + j * ds + s, d0 - d2);
-            vst(dst + (4 + j) * ds + s, d1 + d2);
-            vst(dst + (8 + j) * ds + s, d2 - d1);
-            vst(dst + (12 + j) * ds + s, d1 - d3);
+            const V d0 = vload<V>(e), d1 = vload<V>(o), d2 = vload<V>(e + TW), d3 = vload<V>(o + TW);
+            vstore(dst + j * ds + s, d0 - d2);
+            vstore(dst + (4 + j) * ds + s, d1 + d2);
+            vstore(dst + (8 + j) * ds + s, d2 - d1);
+            vstore(dst + (12 + j) * ds + s, d1 - d3);
           }
         if (!whole)  // lanes [a, b) of the panel: vector blends under a lane mask
           for (int64_t s = 0; s < nr; s += VL) {
@@ -760,7 +759,7 @@ TOCHA_CONV_NO_LIBCALLS void winograd_input(const WinogradTiles<T>& g, int64_t t0
             m = (lane >= IV{} + LI(a - pu)) & (lane < IV{} + LI(b - pu));
             for (int xi = 0; xi < 16; ++xi) {
               T* d = Vc + xi * vsz + pu * kcb + s;
-              vst(d, (V)(((IV)vld(pstage + xi * nr + s) & m) | ((IV)vld(d) & ~m)));
+              vstore(d, (V)(((IV)vload<V>(pstage + xi * nr + s) & m) | ((IV)vload<V>(d) & ~m)));
             }
           }
       }
@@ -782,16 +781,13 @@ TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int6
                                           int64_t OH, int64_t OW, T* y, int nt) {
   using V = typename NativeVec<T>::V;
   constexpr int VL = NativeVec<T>::kLen;
-  auto vld = [](const T* p) __attribute__((always_inline)) { V v; std::memcpy(&v, p, sizeof(v)); return v; };
-  auto vst = [](T* p, V v) __attribute__((always_inline)) { std::memcpy(p, &v, sizeof(v)); };
   const GemmPacking pk = gemm_packing<T>(C);
   const int64_t nr = pk.nr, Tc = winograd_chunk<T>(C, K, pk.nr);
   const WinogradTiles<T> g = winograd_tiles(x, N, C, H, W, ph, pw, OH, OW, Tc, nr);
   const int64_t NT = g.NT;
   const int64_t al = 64 / int64_t(sizeof(T));  // 64-byte alignment of the sub-buffers, in elements
-  auto up = [al](int64_t n) { return (n + al - 1) / al * al; };
   // V_xi / M_xi one cache line apart beyond their size: the 16 streams of the transforms do not share L1 sets
-  const int64_t vsz = up(gemm_packed_b_size<T>(C, Tc)) + al, msz = up(K * Tc) + al;
+  const int64_t vsz = round_up(gemm_packed_b_size<T>(C, Tc), al) + al, msz = round_up(K * Tc, al) + al;
   const int64_t need = 16 * vsz + 16 * msz + 4 * Tc + winograd_input_scratch(g, nr);
   auto chunk = [&](int64_t ci) {
     const int64_t t0 = ci * Tc, tn = std::min(Tc, NT - t0), ext = (tn + nr - 1) / nr * nr;
@@ -814,15 +810,15 @@ TOCHA_CONV_NO_LIBCALLS void winograd_conv(const T* x, int64_t N, int64_t C, int6
       for (int64_t u = 0; u < ext; u += VL) {
         V s0[4], s1[4];  // A^T M
         for (int j = 0; j < 4; ++j) {
-          const V m0 = vld(m + j * msz + u), m1 = vld(m + (4 + j) * msz + u), m2 = vld(m + (8 + j) * msz + u),
-                  m3 = vld(m + (12 + j) * msz + u);
+          const V m0 = vload<V>(m + j * msz + u), m1 = vload<V>(m + (4 + j) * msz + u),
+                  m2 = vload<V>(m + (8 + j) * msz + u), m3 = vload<V>(m + (12 + j) * msz + u);
           s0[j] = m0 + m1 + m2;
           s1[j] = m1 - m2 - m3;
         }
-        vst(ost + u, s0[0] + s0[1] + s0[2] + bv);
-        vst(ost + Tc + u, s0[1] - s0[2] - s0[3] + bv);
-        vst(ost + 2 * Tc + u, s1[0] + s1[1] + s1[2] + bv);
-        vst(ost + 3 * Tc + u, s1[1] - s1[2] - s1[3] + bv);
+        vstore(ost + u, s0[0] + s0[1] + s0[2] + bv);
+        vstore(ost + Tc + u, s0[1] - s0[2] - s0[3] + bv);
+        vstore(ost + 2 * Tc + u, s1[0] + s1[1] + s1[2] + bv);
+        vstore(ost + 3 * Tc + u, s1[1] - s1[2] - s1[3] + bv);
       }
       for (int64_t ri = 0; ri < nrun; ++ri) {
         const int64_t n = runs[ri].n, tx0 = runs[ri].tx0, len = runs[ri].len, u = runs[ri].u;
@@ -869,17 +865,14 @@ TOCHA_CONV_NO_LIBCALLS void winograd_weight_grad(const T* x, const T* gy, int64_
   using V = typename NativeVec<T>::V;
   using IV = typename NativeVec<T>::IV;
   constexpr int VL = NativeVec<T>::kLen;
-  auto vld = [](const T* p) __attribute__((always_inline)) { V v; std::memcpy(&v, p, sizeof(v)); return v; };
-  auto vst = [](T* p, V v) __attribute__((always_inline)) { std::memcpy(p, &v, sizeof(v)); };
   const int64_t nr = 2 * VL;  // tiles per step of the row combinations (V is a plain matrix here)
   const int64_t Tc = winograd_chunk<T>(C, K, int(nr));
   const WinogradTiles<T> g = winograd_tiles(x, N, C, H, W, ph, pw, OH, OW, Tc, nr);
   const int64_t TW = g.TW, NT = g.NT, nchunks = g.nchunks, OHW = OH * OW;
   const int64_t al = 64 / int64_t(sizeof(T));
-  auto up = [al](int64_t n) { return (n + al - 1) / al * al; };
-  const int64_t ld = up(Tc + nr);  // row stride of V_xi and Y_xi (vector stores spill up to nr past a row)
+  const int64_t ld = round_up(Tc + nr, al);  // row stride of V_xi and Y_xi (vector stores spill up to nr past a row)
   const int64_t vsz = C * ld + al, ysz = K * ld + al;  // one cache line off: the 16 streams do not share L1 sets
-  const int64_t gws = up(2 * ((TW + VL - 1) / VL * VL) + 2 * VL);  // gy columns read per tile row
+  const int64_t gws = round_up(2 * round_up(TW, VL) + 2 * VL, al);  // gy columns read per tile row
   const int64_t need = 16 * vsz + 16 * ysz + 2 * gws + winograd_input_scratch(g, nr);
   MaskBits<T>* gmask = scratch<MaskBits<T>, kWeightsBias>(size_t(gws));  // gy columns < OW
   for (int64_t s = 0; s < gws; ++s) gmask[s] = s < OW ? ~MaskBits<T>(0) : MaskBits<T>(0);
@@ -929,15 +922,16 @@ TOCHA_CONV_NO_LIBCALLS void winograd_weight_grad(const T* x, const T* gy, int64_
               IV m0, m1;
               std::memcpy(&m0, gmask + 2 * tx, sizeof(m0));
               std::memcpy(&m1, gmask + 2 * tx + VL, sizeof(m1));
-              deinterleave((V)((IV)vld(q[a] + 2 * tx) & m0), (V)((IV)vld(q[a] + 2 * tx + VL) & m1), e[a], o[a]);
+              deinterleave((V)((IV)vload<V>(q[a] + 2 * tx) & m0), (V)((IV)vload<V>(q[a] + 2 * tx + VL) & m1), e[a],
+                           o[a]);
             }
             const V ra[4] = {e[0], e[0] + e[1], e[0] - e[1], -e[1]};  // A dy: rows, left column
             const V rb[4] = {o[0], o[0] + o[1], o[0] - o[1], -o[1]};  // right column
             for (int i = 0; i < 4; ++i) {  // (A dy) A^T
-              vst(yk + (4 * i) * ysz + tx, ra[i]);
-              vst(yk + (4 * i + 1) * ysz + tx, ra[i] + rb[i]);
-              vst(yk + (4 * i + 2) * ysz + tx, ra[i] - rb[i]);
-              vst(yk + (4 * i + 3) * ysz + tx, -rb[i]);
+              vstore(yk + (4 * i) * ysz + tx, ra[i]);
+              vstore(yk + (4 * i + 1) * ysz + tx, ra[i] + rb[i]);
+              vstore(yk + (4 * i + 2) * ysz + tx, ra[i] - rb[i]);
+              vstore(yk + (4 * i + 3) * ysz + tx, -rb[i]);
             }
           }
         }

@@ -4,6 +4,7 @@
 // every translation unit its own copy, so builds with different flags never share a definition.
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <utility>
 
@@ -23,6 +24,19 @@ struct NativeVec {
   typedef I IV __attribute__((vector_size(kVecBytes)));
   static constexpr int kLen = kVecBytes / int(sizeof(T));
 };
+
+// Unaligned load / store of a GCC vector type V at an element pointer (memcpy: no alignment or aliasing
+// assumption; compiles to one vector move).
+template <typename V, typename T>
+inline __attribute__((always_inline)) V vload(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+template <typename V, typename T>
+inline __attribute__((always_inline)) void vstore(T* p, V v) {
+  std::memcpy(p, &v, sizeof(v));
+}
 
 // Lane shuffles of any GCC vector type V (L lanes), with the masks built at compile time:
 // deinterleave: (ev, od) = the even / odd lanes of the 2L values (a, b); interleave, its inverse:
