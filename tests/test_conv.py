@@ -411,6 +411,21 @@ def test_winograd_matches_torch_and_thread_count(shape):
             np.testing.assert_array_equal(a, b_)
 
 
+def test_winograd_float64_gradcheck():
+    # finite differences through the Winograd forward, input gradient and weight gradient (forced; odd plane,
+    # padding 1, bias), on a shape small enough for the numerical Jacobian
+    rng = np.random.default_rng(6)
+    x = tocha.tensor(rng.standard_normal((1, 3, 5, 6)), dtype=tocha.float64, requires_grad=True)
+    w = tocha.tensor(rng.standard_normal((2, 3, 3, 3)), dtype=tocha.float64, requires_grad=True)
+    b = tocha.tensor(rng.standard_normal(2), dtype=tocha.float64, requires_grad=True)
+    try:
+        tocha._C.set_conv_algo(2)
+        assert tocha.autograd.gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_, padding=1), (x, w, b),
+                                        eps=1e-6, atol=1e-5, rtol=1e-3)
+    finally:
+        tocha._C.set_conv_algo(-1)
+
+
 def test_winograd_dispatch():
     # the default choice gives the same bits as forcing the expected path (2: Winograd, 0: im2col + GEMM /
     # col2im), for the forward and the weight gradient (same tiles) and the input gradient (a Winograd conv K
