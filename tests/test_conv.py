@@ -471,6 +471,112 @@ def test_winograd_empty_batch():
     np.testing.assert_array_equal(w.grad.numpy(), np.zeros((16, 16, 3, 3), np.float32))
 
 
+# Direct multi-channel forward (stride-1 columns, no col matrix; conv_impl.h direct_mc_forward), forced with
+# set_conv_algo(3): every channel-block height 1..6 (K = 1, 2, 3, 4, 5, 7 = 4 + 3, 13 and 16 -> 6, 5, 5), output rows
+# narrower than one 16-lane tile, rows with a partial last tile and several full ones, row stride 2, dilation,
+# unequal padding, groups with several channels each, 1-d convs, a batch smaller than the thread count (bands of
+# output rows per thread) and the column groups of wide rows.
+DIRECT_MC_SHAPES = [
+    # N, C, H, W, K, (kh, kw), stride (rows), padding, dilation, groups, bias
+    (2, 3, 12, 20, 16, (5, 5), 1, 0, 1, 1, True),
+    (3, 2, 7, 9, 1, (3, 3), 1, 1, 1, 1, False),
+    (2, 4, 9, 33, 2, (3, 2), 2, (1, 0), 1, 1, True),
+    (2, 5, 8, 18, 3, (2, 3), 1, (0, 2), (2, 1), 1, True),
+    (1, 6, 11, 40, 4, (3, 3), 1, 1, (1, 3), 1, False),
+    (2, 8, 6, 17, 5, (1, 3), 1, 0, 1, 1, True),
+    (2, 6, 7, 23, 21, (3, 3), 2, 2, 2, 3, True),
+    (2, 4, 5, 19, 13, (2, 2), 1, 0, 1, 1, False),
+    (1, 3, 30, 30, 7, (5, 5), 1, 2, 1, 1, True),
+    (2, 16, 1, 300, 32, (1, 5), 1, (0, 2), 1, 1, True),
+    (2, 2, 5, 4, 6, (5, 4), 1, 0, 1, 2, True),
+]
+
+
+@pytest.mark.parametrize("shape", DIRECT_MC_SHAPES, ids=[str(i) for i in range(len(DIRECT_MC_SHAPES))])
+def test_direct_mc_matches_torch_and_thread_count(shape):
+    N, C, H, W, K, ks, sh, padding, dilation, groups, bias = shape
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((N, C, H, W)), rng.standard_normal((K, C // groups) + ks)
+    b = rng.standard_normal(K) if bias else None
+    kw = dict(stride=(sh, 1), padding=padding, dilation=dilation, groups=groups)
+    ref = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), None if b is None else torch.tensor(b),
+                                     **kw).numpy()
+    prev = tocha.get_num_threads()
+    results = []
+    try:
+        tocha._C.set_conv_algo(3)
+        for dtype, nt in ((tocha.float64, 1), (tocha.float64, 2), (tocha.float32, 1), (tocha.float32, 2)):
+            tocha.set_num_threads(nt)
+            yt = F.conv2d(tocha.tensor(x, dtype=dtype), tocha.tensor(w, dtype=dtype),
+                          None if b is None else tocha.tensor(b, dtype=dtype), **kw)
+            results.append(yt.numpy().copy())
+    finally:
+        tocha._C.set_conv_algo(-1)
+        tocha.set_num_threads(prev)
+    np.testing.assert_allclose(results[0], ref, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(results[2], ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(results[0], results[1])  # bitwise identical for 1 and 2 threads
+    np.testing.assert_array_equal(results[2], results[3])
+
+
+def test_direct_mc_float64_gradcheck():
+    # finite differences through the direct forward (the gradients run im2col / col2im): checks the two agree
+    rng = np.random.default_rng(8)
+    x = tocha.tensor(rng.standard_normal((2, 3, 6, 7)), dtype=tocha.float64, requires_grad=True)
+    w = tocha.tensor(rng.standard_normal((5, 3, 3, 2)), dtype=tocha.float64, requires_grad=True)
+    b = tocha.tensor(rng.standard_normal(5), dtype=tocha.float64, requires_grad=True)
+    try:
+        tocha._C.set_conv_algo(3)
+        assert tocha.autograd.gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_, padding=(1, 0), dilation=(1, 2)),
+                                        (x, w, b), eps=1e-6, atol=1e-5, rtol=1e-3)
+    finally:
+        tocha._C.set_conv_algo(-1)
+
+
+def test_direct_mc_dispatch():
+    # the default forward runs the expected path (3: direct multi-channel, 0: im2col + GEMM) and gives its bits:
+    # direct for few output channels per group (5x5 from 3 channels -> 16, LeNet's 1 -> 6), many-channel 1-d
+    # convs and 'valid' convs up to 32 output channels; im2col for few taps (1 channel 3x3 -> 32), narrow planes
+    # (OW = 9: a 16-lane tile would waste 7/16) and 64 output channels. Both paths sum each output as one FMA
+    # chain over the taps in the same order, bias last, so on the AVX2 build their results are even bitwise equal.
+    from tocha._ops import _wrap
+
+    rng = np.random.default_rng(9)
+    cases = [  # x shape, K, (kh, kw), padding, expected
+        ((2, 3, 20, 20), 16, (5, 5), 0, 3), ((2, 1, 20, 20), 6, (5, 5), 0, 3), ((2, 16, 1, 100), 32, (1, 5), 0, 3),
+        ((2, 3, 20, 20), 32, (5, 5), 0, 3), ((2, 1, 20, 20), 32, (3, 3), 0, 0), ((2, 3, 11, 13), 16, (5, 5), 0, 0),
+        ((2, 3, 20, 20), 64, (5, 5), 2, 0), ((2, 8, 20, 20), 32, (3, 3), 1, 0)]
+    try:
+        for xs, K, ks, pad, expected in cases:
+            x = tocha.tensor(rng.standard_normal(xs).astype(np.float32))._a
+            w = tocha.tensor(rng.standard_normal((K, xs[1]) + ks).astype(np.float32))._a
+            params = (1, 1, pad, pad, 1, 1, 1)
+            runs = {}
+            for algo in (-1, 0, 3):
+                tocha._C.set_conv_algo(algo)
+                runs[algo] = _wrap(tocha._C.conv2d_forward(x, w, None, params)).numpy()
+                assert tocha._C.last_conv_forward_algo() == (expected if algo == -1 else algo), (xs, K, ks, algo)
+            np.testing.assert_array_equal(runs[-1], runs[expected], err_msg=str((xs, K, ks, pad)))
+    finally:
+        tocha._C.set_conv_algo(-1)
+
+
+def test_direct_mc_empty_and_nonfinite():
+    # an empty batch, and an inf that only the discarded lanes of a partial tile read (the valid conv's last
+    # input columns beyond what any output pixel reads are zero padding in the buffer: no inf leaks into y)
+    try:
+        tocha._C.set_conv_algo(3)
+        y = F.conv2d(tocha.zeros((0, 3, 8, 8)), tocha.ones((4, 3, 3, 3)))
+        assert y.shape == (0, 4, 6, 6)
+        x = np.ones((1, 2, 4, 21), np.float32)
+        x[0, 1, 2, 20] = np.inf  # read by output column 18 only (kw = 3)
+        y = F.conv2d(tocha.tensor(x), tocha.ones((3, 2, 1, 3))).numpy()
+    finally:
+        tocha._C.set_conv_algo(-1)
+    assert np.isinf(y[0, :, 2, 18]).all() and np.isfinite(np.delete(y[0, :, 2], 18, axis=1)).all()
+    assert np.isfinite(y[0, :, [0, 1, 3]]).all()
+
+
 def test_kernel_paths_generic_isa_in_subprocess():
     # TOCHA_CPU_ISA=generic: the baseline conv build with the generic GEMM (4x8 / 4x4 tiles, so other pre-packed
     # weight layouts and edge tiles): the same torch parity and 1-vs-2-thread bitwise checks as above
@@ -488,6 +594,8 @@ def test_kernel_paths_generic_isa_in_subprocess():
             "    t.test_flat_packed_forward_bitwise_equals_im2col_path(dt, 700)\n"
             "for s in t.WINOGRAD_SHAPES:\n"
             "    t.test_winograd_matches_torch_and_thread_count(s)\n"
+            "for s in t.DIRECT_MC_SHAPES:\n"
+            "    t.test_direct_mc_matches_torch_and_thread_count(s)\n"
             "print('ok')\n")
     env = dict(os.environ, TOCHA_CPU_ISA="generic")
     env["PYTHONPATH"] = os.pathsep.join([here] + [p for p in [env.get("PYTHONPATH")] if p])

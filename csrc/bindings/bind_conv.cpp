@@ -52,6 +52,7 @@ void bind_conv(py::module_& m) {
     return cpu::fold_forward(c, H, W, kh, kw, cp(p));
   }, nogil());
   m.def("set_conv_algo", &cpu::set_conv_algo);
+  m.def("last_conv_forward_algo", &cpu::last_conv_forward_algo);
   m.def("set_conv_band_bytes", &cpu::set_conv_band_bytes);
 
   m.def("max_pool2d_forward", [](const Array& x, PP p) { return cpu::max_pool2d_forward(x, pp(p)); }, nogil());

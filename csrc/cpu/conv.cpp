@@ -25,6 +25,33 @@
 //   * direct kernel when every output channel reads a single input channel (Cg == 1: depthwise, or a
 //     1-channel input): per output plane, a correlation over a zero-padded copy of the input plane with
 //     kLanes output columns accumulated in vector registers over all taps (see direct_plane_corr).
+//   * direct multi-channel forward ("implicit GEMM", conv_impl.h direct_mc_forward) for column stride 1 and few
+//     output channels per group: the image's Cg planes copied once into a zero-padded buffer (planes an odd
+//     number of cache lines apart), then per output row 16-lane tiles (2 vectors) x blocks of up to 6 output
+//     channels accumulate in 12 registers over all taps, each tap's B vectors loaded straight from the buffer
+//     at a fixed offset: no col matrix, no B packing. Items: (image, group) pairs, cut into bands of output rows
+//     when there are fewer than 4 per thread. Each output is one FMA chain over the taps in im2col order with
+//     the bias last, the same arithmetic as the GEMM's (bias row last): bitwise equal to the im2col path on
+//     AVX2. Measured 2026-12-05 (EPYC Zen 4, 1 thread, F.conv2d medians of 11-15 interleaved, ms default
+//     (im2col) -> direct): (64,3,32,32)->16 5x5 2.05 -> 1.40 (1.47x; NumPy im2col baseline 1.9x -> 2.9x),
+//     LeNet (64,1,32,32)->6 5x5 0.47 -> 0.23, (64,6,14,14)->16 5x5 0.81 -> 0.51, (64,3,32,32)->32 5x5 3.32 ->
+//     2.97, conv1d (32,16,1000)->32 k5 1.92 -> 1.75, k3 p1 1.14 -> 1.10, (32,32,500)->32 k3 1.12 -> 1.05,
+//     (32,64,500)->64 k5 p2 6.90 -> 6.51, (64,16,14,14)->32 5x5 p2 (the example's conv2) 3.96 -> 3.56,
+//     (64,4,32,32)->16 3x3 p1 0.99 -> 0.88, (32,3,64,64)->16 3x3 p1 1.72 -> 1.39, (64,16,28,28)->32 5x5 p2
+//     14.4 -> 14.1; a 7x7 stride-1 stem (16,3,112,112)->64 p3 40.8 -> 35.0 (not chosen: 64 channels).
+//     Where it loses (kept on im2col + GEMM by use_direct_mc): few taps per tile (1 channel 3x3 -> 32: 0.49 vs
+//     0.62; 5x5 p2 -> 32: 1.01 vs 1.15), narrow rows (OW = 8 with 16-lane tiles: 3.62 vs 4.02), >= 48 output
+//     channels on 2-d planes (5x5 3 -> 48: 4.41 vs 4.70, -> 64 p2: 6.68 vs 7.98, 3x3 32 -> 64 on 26x26:
+//     15.0 vs 17.4), 'same' convs with few input channels (8 -> 32 3x3 p1: 2.60 vs 2.85), where the flat
+//     im2col path writes the GEMM's packed B directly. Its loop is the GEMM micro-kernel's (12 FMAs, 2 loads,
+//     6 broadcasts per tap) but runs at ~83% of peak against the GEMM's 95% (unaligned B loads, tile set-up per
+//     row piece), plus the waste of the last partial tile (OW = 28: 28 of 32 lanes). 2 threads: the same
+//     ratios or better, e.g. 5x5 -> 16 1.19 -> 0.77 ms, conv1d k5 1.91 -> 0.90.
+//     Found on the way (not fixed): at 2 threads the im2col + GEMM forward of small-CKK shapes runs in one of
+//     two modes per process phase, e.g. (64,3,32,32)->24 3x3 p1 0.72 ms or 2.2 ms with both threads busy
+//     the whole time (4x the CPU time of 1 thread), while the direct kernel and large GEMMs in the same phase
+//     are unaffected; not explained by shared packed weights (per-thread copies) or by scratch buffer adjacency
+//     (4 KiB guards), and independent of importing torch.
 //   * Winograd F(2x2, 3x3) for 3x3 kernels with stride 1, dilation 1, groups 1, padding <= 2, >= 16 input and
 //     output channels and 2x2 tiles that waste < 1/4 of the outputs (conv_impl.h winograd_conv): 16 GEMMs
 //     M_xi (K x T) = U_xi (K x C) @ V_xi (C x T) over chunks of T tiles, 2.25x fewer multiply-adds than im2col.
@@ -267,6 +294,11 @@ std::pair<int64_t, int64_t> check_conv(const Array& x, const Array& w, const Con
 }  // namespace
 
 void set_conv_algo(int algo) { g_conv_algo = algo; }
+namespace {
+thread_local int t_last_fwd_algo = -1;
+}
+void note_conv_forward_algo(int algo) { t_last_fwd_algo = algo; }
+int last_conv_forward_algo() { return t_last_fwd_algo; }
 int conv_algo_override() { return g_conv_algo; }
 void set_conv_band_bytes(int64_t bytes) { g_conv_band = bytes; }
 int64_t conv_band_override() { return g_conv_band; }

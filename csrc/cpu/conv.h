@@ -35,9 +35,11 @@ Array unfold_forward(const Array& x, int64_t kh, int64_t kw, const ConvParams& p
 Array fold_forward(const Array& cols, int64_t H, int64_t W, int64_t kh, int64_t kw, const ConvParams& p);
 
 // 0: im2col + GEMM everywhere, 1: direct kernel where eligible (C/groups == 1), 2: Winograd F(2x2, 3x3) where
-// eligible (3x3, stride 1, dilation 1, groups 1, padding <= 2; forward and both gradients), -1: automatic
-// (default).
+// eligible (3x3, stride 1, dilation 1, groups 1, padding <= 2; forward and both gradients), 3: direct
+// multi-channel forward where eligible (column stride 1, not depthwise), -1: automatic (default).
 void set_conv_algo(int algo);
+// Testing: the algorithm (numbered as above) of the calling thread's last conv2d forward.
+int last_conv_forward_algo();
 // Testing knob: col-matrix budget in bytes above which an image is processed in bands of output rows
 // (<= 0: the default, 8 MiB).
 void set_conv_band_bytes(int64_t bytes);

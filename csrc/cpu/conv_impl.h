@@ -22,6 +22,7 @@
 namespace tocha::cpu {
 int conv_algo_override();      // set_conv_algo's value (conv.cpp)
 int64_t conv_band_override();  // set_conv_band_bytes's value (conv.cpp), <= 0: default
+void note_conv_forward_algo(int algo);  // for last_conv_forward_algo (conv.cpp)
 
 namespace TOCHA_CONV_ISA {
 void conv_forward(const Array& x, const Array& w, const Array* bias, const ConvParams& p, Array& y);
@@ -529,8 +530,178 @@ void for_images(int64_t N, int nt, F&& body) {
   }
 }
 
-// ------------------------------------------------------------------ Winograd F(2x2, 3x3)
 inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }  // n up to a multiple of m
+
+// ------------------------------------------------------------------ direct multi-channel forward
+// For stride-1 columns and few taps per output (small Cg*kh*kw, where im2col's copy of the input costs as much
+// as the GEMM), the forward runs without a col matrix: per group the Cg input planes are copied into a zero-padded
+// buffer, and each output tile of MR channels x kDmLanes columns of one output row accumulates in registers over
+// all taps t = (c, i, j), B read straight from the buffer at a fixed offset per tap (an "implicit GEMM":
+// y_blk (MR x lanes) = W_blk (MR x CKK) @ patch (CKK x lanes)). Per tap: two vector loads of the input row, MR
+// broadcast weights, 2*MR FMAs. Each output element is one chain over the taps in a fixed order, plus the bias
+// last (as the im2col path's bias row), independent of the thread count and of the banding.
+constexpr int kDmMaxMR = 6;
+
+// acc (MR x 2 vectors) = sum_t wb[t*MR + m] * src[off[t] + lane] + bias[m]; store lanes [0, n) of each row to
+// y + m * ystride (n <= NV * VL).
+template <typename T, int MR>
+TOCHA_CONV_NO_LIBCALLS void dm_tile(const T* __restrict src, const int64_t* __restrict off, int64_t CKK,
+                                    const T* __restrict wb, const T* __restrict bias, T* __restrict y,
+                                    int64_t ystride, int64_t n) {
+  using V = typename NativeVec<T>::V;
+  constexpr int VL = NativeVec<T>::kLen;
+  V a0[MR], a1[MR];
+  for (int m = 0; m < MR; ++m) a0[m] = a1[m] = V{};
+  for (int64_t t = 0; t < CKK; ++t) {
+    const T* q = src + off[t];
+    const V b0 = vload<V>(q), b1 = vload<V>(q + VL);
+    const T* wt = wb + t * MR;
+    for (int m = 0; m < MR; ++m) {
+      a0[m] += wt[m] * b0;
+      a1[m] += wt[m] * b1;
+    }
+  }
+  if (bias)
+    for (int m = 0; m < MR; ++m) {
+      a0[m] += bias[m];
+      a1[m] += bias[m];
+    }
+  if (n == 2 * VL) {
+    for (int m = 0; m < MR; ++m) {
+      vstore(y + m * ystride, a0[m]);
+      vstore(y + m * ystride + VL, a1[m]);
+    }
+  } else {
+    for (int m = 0; m < MR; ++m) {
+      T tmp[2 * VL];
+      vstore(tmp, a0[m]);
+      vstore(tmp + VL, a1[m]);
+      for (int64_t l = 0; l < n; ++l) y[m * ystride + l] = tmp[l];
+    }
+  }
+}
+
+template <typename T>
+void dm_tile_any(int mr, const T* src, const int64_t* off, int64_t CKK, const T* wb, const T* bias, T* y,
+                 int64_t ystride, int64_t n) {
+  switch (mr) {
+    case 6: dm_tile<T, 6>(src, off, CKK, wb, bias, y, ystride, n); break;
+    case 5: dm_tile<T, 5>(src, off, CKK, wb, bias, y, ystride, n); break;
+    case 4: dm_tile<T, 4>(src, off, CKK, wb, bias, y, ystride, n); break;
+    case 3: dm_tile<T, 3>(src, off, CKK, wb, bias, y, ystride, n); break;
+    case 2: dm_tile<T, 2>(src, off, CKK, wb, bias, y, ystride, n); break;
+    default: dm_tile<T, 1>(src, off, CKK, wb, bias, y, ystride, n); break;
+  }
+}
+
+// Channel blocks of a group: ceil(Kg / 6) blocks of as equal sizes as possible (16 -> 6, 5, 5).
+inline int dm_block_rows(int64_t Kg, int64_t k0) {
+  const int64_t nb = (Kg + kDmMaxMR - 1) / kDmMaxMR, base = Kg / nb, extra = Kg % nb;
+  // blocks 0 .. extra-1 have base + 1 rows; block b starts at b*base + min(b, extra)
+  int64_t b = 0, s = 0;
+  while (s < k0) { s += base + (b < extra ? 1 : 0); ++b; }
+  return int(base + (b < extra ? 1 : 0));
+}
+
+// Where the direct kernel runs (stride-1 columns; rule measured on 29 shapes, see conv.cpp): it wins where
+// im2col's copy is large next to the GEMM, i.e. few output channels per group, and loses where a tile has few
+// taps (its fixed cost per tile) or OW wastes much of the last kDmLanes-wide column tile. The im2col path is
+// cheaper for stride-1 rows with OW == W or one output row (its col goes straight into the GEMM's packed B),
+// so there the direct kernel needs more channels to win.
+template <typename T>
+bool use_direct_mc(int64_t Cg, int64_t Kg, int64_t kh, int64_t kw, int64_t OH, int64_t OW, int64_t W,
+                   const ConvParams& p) {
+  if (p.sw != 1 || (Cg == 1 && p.groups > 1)) return false;  // depthwise has its own direct kernel
+  if (conv_algo_override() >= 0) return conv_algo_override() == 3;
+  constexpr int LN = 2 * NativeVec<T>::kLen;
+  const int64_t CKK = Cg * kh * kw;
+  if (4 * OW < 3 * round_up(OW, LN)) return false;  // > 1/4 of the computed columns wasted
+  const bool flat = p.sh == 1 && (OW == W || OH == 1);
+  if (Kg <= 8) return true;
+  if (CKK < 32) return false;
+  if (Kg <= 16) return true;
+  if (Kg <= 32) return Cg >= 16 || !flat;
+  return OH == 1 && Cg >= 16;
+}
+
+template <typename T>
+void direct_mc_forward(const T* xp, const T* wp, const T* bias, int64_t N, int64_t C, int64_t H, int64_t W,
+                       int64_t K, int64_t kh, int64_t kw, const ConvParams& p, int64_t OH, int64_t OW, T* yp, int nt) {
+  constexpr int LN = 2 * NativeVec<T>::kLen;
+  const int64_t G = p.groups, Cg = C / G, Kg = K / G, CKK = Cg * kh * kw, OHW = OH * OW;
+  // weights: per group, channel block [k0, k0 + mr) as wb[t * mr + m] = w[g*Kg + k0 + m][t], at offset k0 * CKK
+  T* wpk = scratch<T, kWeights>(size_t(K * CKK));
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t k0 = 0; k0 < Kg;) {
+      const int mr = dm_block_rows(Kg, k0);
+      T* d = wpk + (g * Kg + k0) * CKK;
+      for (int64_t t = 0; t < CKK; ++t)
+        for (int m = 0; m < mr; ++m) d[t * mr + m] = wp[(g * Kg + k0 + m) * CKK + t];
+      k0 += mr;
+    }
+  // bands of output rows: whole planes when there are enough (image, group) items for the threads
+  const int64_t items0 = N * G;
+  if (items0 == 0 || Kg == 0) return;
+  int64_t nbands = 1;
+  if (nt > 1 && items0 < 4 * nt) nbands = std::min<int64_t>(OH, (4 * nt + items0 - 1) / items0);
+  const int64_t R = (OH + nbands - 1) / nbands;
+  nbands = (OH + R - 1) / R;
+  const int64_t ld = std::max(W + 2 * p.pw, round_up(OW, LN) + (kw - 1) * p.dw);
+  const int64_t prow = (R - 1) * p.sh + (kh - 1) * p.dh + 1;  // padded input rows one band reads
+  // channel planes an odd number of cache lines apart: taps of several channels near 4 KiB multiples apart
+  // would share L1 sets
+  const int64_t cl = 64 / int64_t(sizeof(T));
+  int64_t plane = round_up(prow * ld, cl);
+  if ((plane / cl) % 2 == 0) plane += cl;
+  int64_t* off = scratch<int64_t, kStage>(size_t(CKK));
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j) off[(c * kh + i) * kw + j] = c * plane + i * p.dh * ld + j * p.dw;
+  // output columns per group: the Cg*kh input row pieces they read within ~16 KiB
+  const int64_t cw = LN * std::max<int64_t>(1, (int64_t(16) << 10) / (int64_t(sizeof(T)) * Cg * kh * (LN + (kw - 1) * p.dw)));
+  const int64_t items = items0 * nbands;
+  TOCHA_CONV_PARALLEL_FOR(nt, dyn_chunk(items, nt))
+  for (int64_t it = 0; it < items; ++it) {
+    const int64_t ng = it / nbands, band = it % nbands, n = ng / G, g = ng % G;
+    const int64_t oh0 = band * R, oh1 = std::min(OH, oh0 + R);
+    const int64_t r0 = oh0 * p.sh - p.ph;  // input row of buffer row 0
+    const int64_t rows = (oh1 - oh0 - 1) * p.sh + (kh - 1) * p.dh + 1;
+    T* buf = scratch<T>(size_t(Cg * plane + LN));
+    for (int64_t c = 0; c < Cg; ++c) {
+      const T* xc = xp + (n * C + g * Cg + c) * H * W;
+      for (int64_t r = 0; r < rows; ++r) {
+        T* d = buf + c * plane + r * ld;
+        const int64_t ih = r0 + r;
+        if (ih < 0 || ih >= H) {
+          for (int64_t q = 0; q < ld; ++q) d[q] = T(0);
+          continue;
+        }
+        const T* s = xc + ih * W;
+        for (int64_t q = 0; q < p.pw; ++q) d[q] = T(0);
+        for (int64_t q = 0; q < W; ++q) d[p.pw + q] = s[q];
+        for (int64_t q = p.pw + W; q < ld; ++q) d[q] = T(0);
+      }
+    }
+    const T* wg = wpk + g * Kg * CKK;
+    const T* bg = bias ? bias + g * Kg : nullptr;
+    T* yg = yp + (n * K + g * Kg) * OHW;
+    for (int64_t oh = oh0; oh < oh1; ++oh) {
+      const T* srow = buf + (oh - oh0) * p.sh * ld;
+      for (int64_t c0 = 0; c0 < OW; c0 += cw) {  // column groups whose input rows stay in L1 over all blocks
+        const int64_t c1 = std::min(OW, c0 + cw);
+        for (int64_t k0 = 0; k0 < Kg;) {
+          const int mr = dm_block_rows(Kg, k0);
+          for (int64_t ow0 = c0; ow0 < c1; ow0 += LN)
+            dm_tile_any<T>(mr, srow + ow0, off, CKK, wg + k0 * CKK, bg ? bg + k0 : nullptr,
+                           yg + k0 * OHW + oh * OW + ow0, OHW, std::min<int64_t>(LN, OW - ow0));
+          k0 += mr;
+        }
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------------ Winograd F(2x2, 3x3)
 // 3x3, stride 1, dilation 1, groups 1 (padding <= 2): each 2x2 output tile is A^T [U .* V] A with
 // U = G g G^T (per output/input channel pair) and V = B^T d B (d = the tile's 4x4 zero-padded input patch),
 //   G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],
@@ -976,11 +1147,18 @@ void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvPara
   T* yp = y.data<T>();
   const int nt = get_num_threads();
   if (use_winograd(C, K, OH, OW, kh, kw, p)) {
+    note_conv_forward_algo(2);
     const auto u = winograd_weights(wp, K, C, false);
     winograd_conv(xp, N, C, H, W, p.ph, p.pw, u.first, u.second, bias, K, OH, OW, yp, nt);
     return;
   }
+  if (use_direct_mc<T>(Cg, Kg, kh, kw, OH, OW, W, p)) {
+    note_conv_forward_algo(3);
+    direct_mc_forward(xp, wp, bias, N, C, H, W, K, kh, kw, p, OH, OW, yp, nt);
+    return;
+  }
   if (use_direct(Cg, kh, kw, p)) {
+    note_conv_forward_algo(1);
     int64_t prows, ld;
     fwd_pad_dims(H, W, kw, p, OW, prows, ld);
     TOCHA_CONV_PARALLEL_FOR(nt, dyn_chunk(N * K, nt))
@@ -993,6 +1171,7 @@ void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvPara
     }
     return;
   }
+  note_conv_forward_algo(0);
   const bool pointwise = is_pointwise(kh, kw, p);  // x itself is the col matrix
   const int64_t R = pointwise ? OH : band_rows(CKK, OH, OW, sizeof(T));
   // The bias rides in the GEMM as an extra K row: [W_g | b_g] @ [col; 1...1], so y is written once (no bias
