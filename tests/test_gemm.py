@@ -88,6 +88,25 @@ def test_matmul_and_linear_bitwise_identical_for_1_and_2_threads():
         np.testing.assert_array_equal(x, y)
 
 
+def test_batched_matmul_parallel_over_batch_bitwise_and_correct():
+    # items too small for the GEMM to thread itself (here 24 x 28 x 1024, 1.4 MFLOP) run in parallel over the
+    # batch (with broadcasting of the batch dims): same bits as one thread, and the float64 reference
+    rng = np.random.default_rng(12)
+    a = rng.standard_normal((5, 1, 24, 28)).astype(np.float32)
+    b = rng.standard_normal((3, 28, 1024)).astype(np.float32)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    n = tocha.get_num_threads()
+    outs = []
+    try:
+        for k in (1, 2):
+            tocha.set_num_threads(k)
+            outs.append((tocha.tensor(a) @ tocha.tensor(b)).numpy())
+    finally:
+        tocha.set_num_threads(n)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_allclose(outs[1], ref, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("m,k,n", [(784, 64, 128), (64, 784, 128), (5, 300, 2000), (2000, 300, 5),
                                    (6, 700, 16), (131, 257, 97)])
 @pytest.mark.parametrize("f64", [False, True])

@@ -229,14 +229,15 @@ inline int available_threads() {
 #endif
 }
 
-inline int threads_for(int64_t M, int64_t N, int64_t K) {
-  const int nt = available_threads();
+inline int threads_for_max(int64_t M, int64_t N, int64_t K, int nt) {
   if (nt <= 1) return 1;
   // ~2 MFLOP per thread minimum: below that the fork/join costs more than it saves.
   double flops = 2.0 * double(M) * double(N) * double(K);
   int64_t by_work = int64_t(flops / 2.0e6);
   return int(std::max<int64_t>(1, std::min<int64_t>(nt, by_work)));
 }
+
+inline int threads_for(int64_t M, int64_t N, int64_t K) { return threads_for_max(M, N, K, available_threads()); }
 
 // The kernel set with its cache blocking; dev builds with TOCHA_GEMM_TUNING take the blocking from the
 // environment (TOCHA_MC / TOCHA_KC / TOCHA_NC), for the driver and the pre-packing entries alike.
@@ -564,6 +565,8 @@ template void gemm<double>(int64_t, int64_t, int64_t, const double*, int64_t, in
 TOCHA_GEMM_PACKED_INST(float)
 TOCHA_GEMM_PACKED_INST(double)
 #undef TOCHA_GEMM_PACKED_INST
+
+int gemm_threads(int64_t M, int64_t N, int64_t K) { return detail::threads_for_max(M, N, K, get_num_threads()); }
 
 const char* gemm_isa() { return detail::kernels<float>().name; }
 

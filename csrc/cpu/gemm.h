@@ -53,6 +53,10 @@ void gemm_prepacked(int64_t M, int64_t N, int64_t K, const T* Ap, const T* A, in
                     const T* Bp, const T* B, int64_t rsb, int64_t csb, T* C, int64_t ldc, bool accumulate,
                     const T* bias = nullptr, Act act = Act::None);
 
+// Threads gemm() would use for an M x N x K product outside any parallel region (its work threshold: about
+// 2 MFLOP per thread); callers with many independent small products run those in parallel instead.
+int gemm_threads(int64_t M, int64_t N, int64_t K);
+
 // explicit instantiations for float and double exist in gemm.cpp
 const char* gemm_isa();  // micro-kernel path chosen at run time: "avx512", "avx2", "generic"
 // True when the AVX2+FMA builds of the kernels run: the CPU has both and TOCHA_CPU_ISA != "generic" (read

@@ -97,7 +97,9 @@ Array matmul(const Array& a0, const Array& b0) {
           gemm_any<T>(M, N, K, pa + oa, rsa, csa, pb + ob, rsb, csb, po + bi * M * N, N);
         };
         int nt = get_num_threads();
-        if (nb > 1 && nt > 1 && M * N * K < (int64_t)64 * 64 * 64) {
+        // in parallel over the batch when one product would not use every thread itself (the old bound,
+        // M*N*K < 64^3, left 64^3..128^3-sized items serial: (64, 24, 28) @ (64, 28, 1024) ran at 1 thread)
+        if (nb > 1 && nt > 1 && gemm_threads(M, N, K) < nt) {
           TOCHA_OMP_PARALLEL_FOR(nt)
           for (int64_t bi = 0; bi < nb; ++bi) run(bi);
         } else {
