@@ -1446,12 +1446,19 @@ void conv_backward_bias(const Array& gy, Array& db) {
   TOCHA_DISPATCH_FLOAT(gy.dtype, T, "conv2d_backward_bias", {
     const T* g = gy.data<T>();
     T* d = db.data<T>();
+    // Each thread owns a range of channels and walks the images in memory order (image-major: per image its
+    // channels' planes are one contiguous run; the channel-major order jumped N times per channel through gy,
+    // (64,32,26,26) 0.245 -> 0.1 ms at 1 thread). Per channel the same sum: image planes added in order into a
+    // double (N*OH*OW terms), so the result does not depend on the thread count.
     const int nt = get_num_threads();
+    const int64_t nb = std::max<int64_t>(1, std::min<int64_t>(K, nt));
     TOCHA_CONV_PARALLEL_FOR(nt, 1)
-    for (int64_t k = 0; k < K; ++k) {
-      double acc = 0;  // double accumulator: sums over N*OH*OW terms
-      for (int64_t n = 0; n < N; ++n) acc += row_sum(g + (n * K + k) * L, L);
-      d[k] = T(acc);
+    for (int64_t bk = 0; bk < nb; ++bk) {
+      const int64_t k0 = bk * K / nb, k1 = (bk + 1) * K / nb;
+      std::vector<double> acc(size_t(k1 - k0), 0.0);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t k = k0; k < k1; ++k) acc[size_t(k - k0)] += row_sum(g + (n * K + k) * L, L);
+      for (int64_t k = k0; k < k1; ++k) d[k] = T(acc[size_t(k - k0)]);
     }
   });
 }
