@@ -47,11 +47,12 @@
 //     6 broadcasts per tap) but runs at ~83% of peak against the GEMM's 95% (unaligned B loads, tile set-up per
 //     row piece), plus the waste of the last partial tile (OW = 28: 28 of 32 lanes). 2 threads: the same
 //     ratios or better, e.g. 5x5 -> 16 1.19 -> 0.77 ms, conv1d k5 1.91 -> 0.90.
-//     Found on the way (not fixed): at 2 threads the im2col + GEMM forward of small-CKK shapes runs in one of
-//     two modes per process phase, e.g. (64,3,32,32)->24 3x3 p1 0.72 ms or 2.2 ms with both threads busy
-//     the whole time (4x the CPU time of 1 thread), while the direct kernel and large GEMMs in the same phase
-//     are unaffected; not explained by shared packed weights (per-thread copies) or by scratch buffer adjacency
-//     (4 KiB guards), and independent of importing torch.
+//     Found on the way: at 2 threads the im2col + GEMM forward of small-CKK shapes ran in one of two modes per
+//     process phase, e.g. (64,3,32,32)->24 3x3 p1 0.72 ms or 2.2 ms with both threads busy the whole time (4x
+//     the CPU time of 1 thread), while the direct kernel and large GEMMs in the same phase were unaffected; not
+//     shared packed weights (per-thread copies did not help), not scratch adjacency (4 KiB guards did not help),
+//     not torch's libgomp. GEMMs writing a per-thread stage copied into y afterwards removed it (conv_fwd_impl:
+//     0.63 ms in every phase; mnist1 (64,1,28,28)->32 fwd at 2 threads 0.61 -> 0.30 ms).
 //   * Winograd F(2x2, 3x3) for 3x3 kernels with stride 1, dilation 1, groups 1, padding <= 2, >= 16 input and
 //     output channels and 2x2 tiles that waste < 1/4 of the outputs (conv_impl.h winograd_conv): 16 GEMMs
 //     M_xi (K x T) = U_xi (K x C) @ V_xi (C x T) over chunks of T tiles, 2.25x fewer multiply-adds than im2col.

@@ -400,8 +400,9 @@ int64_t band_rows(int64_t CKK, int64_t OH, int64_t OW, size_t elem) {
 // per call. OpenMP threads persist, so each keeps its buffer. 64-byte aligned (the GEMM's packed
 // operands need it). Tag: kCol = col bands (each thread), kWeights = the packed weights (calling thread,
 // read by all), kWeightsBias = [W | b] before packing, kPartials = weight-gradient slice partials,
-// kStage = the column masks of im2col_flat_packed (calling thread, read by all).
-enum ScratchTag { kCol = 0, kWeights = 1, kWeightsBias = 2, kPartials = 3, kStage = 4 };
+// kStage = the column masks of im2col_flat_packed (calling thread, read by all), kStageY = a forward GEMM's
+// output band before its copy into y (each thread).
+enum ScratchTag { kCol = 0, kWeights = 1, kWeightsBias = 2, kPartials = 3, kStage = 4, kStageY = 5 };
 template <typename T, int Tag = kCol>
 T* scratch(size_t n) {
   thread_local std::vector<T> buf;
@@ -1194,34 +1195,47 @@ void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvPara
     flat_colmask<T>(W, OW, kw, p, Lf, extf, colmask);
     flat_colmask<T>(W, OW, kw, p, Ll, extl, colmask + kw * extf);
   }
+  // With images in parallel (several threads, one image each), each GEMM writes a per-thread stage that is then
+  // copied into y row by row, instead of its register tiles going straight into the shared y: measured at 2
+  // threads (EPYC Zen 4, (64,3,32,32)->24 3x3 p1, 9 thread-count phases in each of 3 processes) 0.63-0.74 ms
+  // in every phase against 0.72-0.77 ms or, in about a third of the phases, 2.0-2.3 ms with both threads
+  // busy the whole time (4x the CPU time of 1 thread; the tiles' scattered partial-line writes into y lines
+  // last written by the other core are the suspect). One thread keeps the direct write (the copy costs 15%
+  // there: 1.07 -> 1.24 ms). Same values either way.
+  const bool stage_y = nt > 1 && N >= nt;
   for_images(N, nt, [&](int64_t n) {
     T* col = pointwise ? nullptr
                        : scratch<T>(size_t(flat_pack ? gemm_packed_b_size<T>(KB, R * OW) : KB * R * OW));
+    T* ys = stage_y ? scratch<T, kStageY>(size_t(Kg * R * OW)) : nullptr;
     for (int64_t g = 0; g < G; ++g) {
       const T* xg = xp + (n * C + g * Cg) * HW;
       T* yg = yp + (n * K + g * Kg) * OHW;
       for (int64_t oha = 0; oha < OH; oha += R) {
         const int64_t ohb = std::min(OH, oha + R), L = (ohb - oha) * OW;
         T* yb = yg + oha * OW;
+        T* yc = stage_y ? ys : yb;  // the GEMM's C: the stage (row stride L) or y's band (row stride OH*OW)
+        const int64_t ldc = stage_y ? L : OHW;
         const T* B = xg + oha * OW;
         int64_t ldb = OHW;
         if (flat_pack) {
           const MaskBits<T>* cm = L == Lf ? colmask : colmask + kw * extf;
           im2col_flat_packed_any(xg, Cg, H, W, kh, kw, p, oha, ohb, OW, bias_row, pk, cm, col);
-          gemm_prepacked<T>(Kg, L, KB, wpk + g * wsz, nullptr, 0, 0, col, nullptr, 0, 0, yb, OHW, false);
-          continue;
+          gemm_prepacked<T>(Kg, L, KB, wpk + g * wsz, nullptr, 0, 0, col, nullptr, 0, 0, yc, ldc, false);
+        } else {
+          if (!pointwise) {
+            im2col(xg, Cg, H, W, kh, kw, p, oha, ohb, OW, col, L);
+            if (bias_row) std::fill(col + CKK * L, col + KB * L, T(1));
+            B = col;
+            ldb = L;
+          } else if (bias) {
+            for (int64_t k = 0; k < Kg; ++k) std::fill(yc + k * ldc, yc + k * ldc + L, bias[g * Kg + k]);
+          }
+          // y band (Kg, L) [+]= W_g (Kg, KB, pre-packed) @ col band (KB, L)
+          gemm_prepacked<T>(Kg, L, KB, wpk + g * wsz, nullptr, 0, 0, nullptr, B, ldb, 1, yc, ldc,
+                            pointwise && bias);
         }
-        if (!pointwise) {
-          im2col(xg, Cg, H, W, kh, kw, p, oha, ohb, OW, col, L);
-          if (bias_row) std::fill(col + CKK * L, col + KB * L, T(1));
-          B = col;
-          ldb = L;
-        } else if (bias) {
-          for (int64_t k = 0; k < Kg; ++k) std::fill(yb + k * OHW, yb + k * OHW + L, bias[g * Kg + k]);
-        }
-        // y band (Kg, L) [+]= W_g (Kg, KB, pre-packed) @ col band (KB, L), written in place (ldc = OH*OW)
-        gemm_prepacked<T>(Kg, L, KB, wpk + g * wsz, nullptr, 0, 0, nullptr, B, ldb, 1, yb, OHW,
-                          pointwise && bias);
+        if (stage_y)
+          for (int64_t k = 0; k < Kg; ++k) std::memcpy(yb + k * OHW, ys + k * L, sizeof(T) * size_t(L));
       }
     }
   });
