@@ -51,8 +51,12 @@
 //     process phase, e.g. (64,3,32,32)->24 3x3 p1 0.72 ms or 2.2 ms with both threads busy the whole time (4x
 //     the CPU time of 1 thread), while the direct kernel and large GEMMs in the same phase were unaffected; not
 //     shared packed weights (per-thread copies did not help), not scratch adjacency (4 KiB guards did not help),
-//     not torch's libgomp. GEMMs writing a per-thread stage copied into y afterwards removed it (conv_fwd_impl:
-//     0.63 ms in every phase; mnist1 (64,1,28,28)->32 fwd at 2 threads 0.61 -> 0.30 ms).
+//     not torch's libgomp. GEMMs writing a per-thread stage copied into y afterwards: 0.63 ms in all 27 phases of
+//     3 processes run alternately with 3 of the old code (9 of 27 phases slow); mnist1 (64,1,28,28)->32 fwd at 2
+//     threads 0.61 -> 0.30 ms. Later the old code ran without a slow phase in 7 processes, and the same
+//     pattern (2-4x slower phases at 2 threads) showed once in max_pool2d within a full bench_conv run, so the
+//     slow mode may be the VM's (a busy SMT sibling?) rather than this code's; the stage stays because it is
+//     faster in the normal mode too (0.72-0.77 -> 0.63 ms).
 //   * Winograd F(2x2, 3x3) for 3x3 kernels with stride 1, dilation 1, groups 1, padding <= 2, >= 16 input and
 //     output channels and 2x2 tiles that waste < 1/4 of the outputs (conv_impl.h winograd_conv): 16 GEMMs
 //     M_xi (K x T) = U_xi (K x C) @ V_xi (C x T) over chunks of T tiles, 2.25x fewer multiply-adds than im2col.

@@ -1199,9 +1199,8 @@ void conv_fwd_impl(const Array& x, const Array& w, const T* bias, const ConvPara
   // copied into y row by row, instead of its register tiles going straight into the shared y: measured at 2
   // threads (EPYC Zen 4, (64,3,32,32)->24 3x3 p1, 9 thread-count phases in each of 3 processes) 0.63-0.74 ms
   // in every phase against 0.72-0.77 ms or, in about a third of the phases, 2.0-2.3 ms with both threads
-  // busy the whole time (4x the CPU time of 1 thread; the tiles' scattered partial-line writes into y lines
-  // last written by the other core are the suspect). One thread keeps the direct write (the copy costs 15%
-  // there: 1.07 -> 1.24 ms). Same values either way.
+  // busy the whole time (see conv.cpp: that slow mode may be the VM's). One thread keeps the direct write
+  // (the copy costs 15% there: 1.07 -> 1.24 ms). Same values either way.
   const bool stage_y = nt > 1 && N >= nt;
   for_images(N, nt, [&](int64_t n) {
     T* col = pointwise ? nullptr
