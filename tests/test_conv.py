@@ -538,7 +538,8 @@ def test_direct_mc_dispatch():
     # direct for few output channels per group (5x5 from 3 channels -> 16, LeNet's 1 -> 6), many-channel 1-d
     # convs and 'valid' convs up to 32 output channels; im2col for few taps (1 channel 3x3 -> 32), narrow planes
     # (OW = 9: a 16-lane tile would waste 7/16) and 64 output channels. Both paths sum each output as one FMA
-    # chain over the taps in the same order, bias last, so on the AVX2 build their results are even bitwise equal.
+    # chain over the taps in the same order, bias last, so on the AVX2 build (taps within one GEMM K block)
+    # their results are even bitwise equal.
     from tocha._ops import _wrap
 
     rng = np.random.default_rng(9)
