@@ -499,24 +499,32 @@ def test_direct_mc_matches_torch_and_thread_count(shape):
     x, w = rng.standard_normal((N, C, H, W)), rng.standard_normal((K, C // groups) + ks)
     b = rng.standard_normal(K) if bias else None
     kw = dict(stride=(sh, 1), padding=padding, dilation=dilation, groups=groups)
-    ref = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), None if b is None else torch.tensor(b),
-                                     **kw).numpy()
+    xp = torch.tensor(x, requires_grad=True)
+    yp = torch.nn.functional.conv2d(xp, torch.tensor(w), None if b is None else torch.tensor(b), **kw)
+    gy = rng.standard_normal(tuple(yp.shape))
+    yp.backward(torch.tensor(gy))  # the input gradient runs the direct kernel too where the row stride is 1
+    refs = (yp.detach().numpy(), xp.grad.numpy())
     prev = tocha.get_num_threads()
     results = []
     try:
         tocha._C.set_conv_algo(3)
         for dtype, nt in ((tocha.float64, 1), (tocha.float64, 2), (tocha.float32, 1), (tocha.float32, 2)):
             tocha.set_num_threads(nt)
-            yt = F.conv2d(tocha.tensor(x, dtype=dtype), tocha.tensor(w, dtype=dtype),
-                          None if b is None else tocha.tensor(b, dtype=dtype), **kw)
-            results.append(yt.numpy().copy())
+            xt = tocha.tensor(x, dtype=dtype, requires_grad=True)
+            yt = F.conv2d(xt, tocha.tensor(w, dtype=dtype), None if b is None else tocha.tensor(b, dtype=dtype),
+                          **kw)
+            yt.backward(tocha.tensor(gy, dtype=dtype))
+            results.append((yt.detach().numpy().copy(), xt.grad.numpy().copy()))
     finally:
         tocha._C.set_conv_algo(-1)
         tocha.set_num_threads(prev)
-    np.testing.assert_allclose(results[0], ref, rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(results[2], ref, rtol=1e-4, atol=1e-4)
-    np.testing.assert_array_equal(results[0], results[1])  # bitwise identical for 1 and 2 threads
-    np.testing.assert_array_equal(results[2], results[3])
+    for got, ref in zip(results[0], refs):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-10)
+    for got, ref in zip(results[2], refs):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+    for i, j in ((0, 1), (2, 3)):  # bitwise identical for 1 and 2 threads
+        for a, b_ in zip(results[i], results[j]):
+            np.testing.assert_array_equal(a, b_)
 
 
 def test_direct_mc_float64_gradcheck():
@@ -558,6 +566,35 @@ def test_direct_mc_dispatch():
                 runs[algo] = _wrap(tocha._C.conv2d_forward(x, w, None, params)).numpy()
                 assert tocha._C.last_conv_forward_algo() == (expected if algo == -1 else algo), (xs, K, ks, algo)
             np.testing.assert_array_equal(runs[-1], runs[expected], err_msg=str((xs, K, ks, pad)))
+    finally:
+        tocha._C.set_conv_algo(-1)
+
+
+def test_direct_mc_input_gradient_dispatch():
+    # the default input gradient gives the bits of the expected path (3: the direct kernel on gy padded by
+    # (k-1)*d - p with the rotated, transposed kernel; 0: colgrad GEMM + col2im) and not the other one's: direct
+    # with 16-32 channels on both sides and little zero border ('same' 5x5, 1-d), col2im for 3 input channels
+    # and for a 'valid' 5x5 conv of a 12x12 plane (the correlation would run over 2.3x gy's area)
+    from tocha._ops import _wrap
+
+    rng = np.random.default_rng(10)
+    cases = [  # x shape, K, (kh, kw), padding, expected
+        ((2, 16, 1, 200), 32, (1, 5), 0, 3), ((2, 16, 14, 14), 32, (5, 5), 2, 3), ((2, 32, 9, 32), 16, (3, 5), (1, 2), 3),
+        ((2, 3, 20, 20), 16, (5, 5), 0, 0), ((2, 32, 12, 12), 32, (5, 5), 0, 0), ((2, 8, 20, 20), 32, (5, 5), 2, 0)]
+    try:
+        for xs, K, ks, pad, expected in cases:
+            ph, pw = pad if isinstance(pad, tuple) else (pad, pad)
+            w = tocha.tensor(rng.standard_normal((K, xs[1]) + ks).astype(np.float32))._a
+            oh, ow = xs[2] + 2 * ph - ks[0] + 1, xs[3] + 2 * pw - ks[1] + 1
+            gy = tocha.tensor(rng.standard_normal((xs[0], K, oh, ow)).astype(np.float32))._a
+            params = (1, 1, ph, pw, 1, 1, 1)
+            runs = {}
+            for algo in (-1, 0, 3):
+                tocha._C.set_conv_algo(algo)
+                runs[algo] = _wrap(tocha._C.conv2d_backward_input(gy, w, xs[2], xs[3], params)).numpy()
+            np.testing.assert_array_equal(runs[-1], runs[expected], err_msg=str((xs, K, ks, pad)))
+            assert not np.array_equal(runs[-1], runs[3 - expected]), (xs, K, ks, pad)
+            np.testing.assert_allclose(runs[0], runs[3], rtol=1e-4, atol=1e-4)
     finally:
         tocha._C.set_conv_algo(-1)
 

@@ -49,6 +49,14 @@
 //     6 broadcasts per tap) but runs at ~83% of peak against the GEMM's 95% (unaligned B loads, tile set-up per
 //     row piece), plus the waste of the last partial tile (OW = 28: 28 of 32 lanes). 2 threads: the same
 //     ratios or better, e.g. 5x5 -> 16 1.19 -> 0.77 ms, conv1d k5 1.91 -> 0.90.
+//     Input gradient (stride 1): the same kernel runs the forward correlation of gy, zero-padded by (k-1)*d - p,
+//     with the 180-degree-rotated, group-transposed kernel (use_direct_mc_bwd). Measured (1 thread, ms colgrad
+//     GEMM + col2im -> direct): conv1d (32,16,1000)->32 k5 1.93 -> 1.65, the example's conv2 (64,16,14,14)->32
+//     5x5 p2 4.15 -> 3.59, (64,16,28,28)->32 5x5 p2 15.1 -> 14.2, (64,16,14,14)->16 5x5 p2 2.80 -> 1.78,
+//     (64,32,14,14)->32 5x5 p2 8.47 -> 6.94, (32,32,1000)->16 k3 1.35 -> 1.05; 2 threads the same ratios
+//     (1.18-1.36x). Not chosen: <= 8 input channels ((64,3,32,32)->16 5x5 1.75 vs 2.11 even with 4-vector tiles;
+//     1 channel 0.47 vs 1.03), a 'valid' conv's gradient over a wide zero border ((64,32,12,12)->32 5x5 2.87 vs
+//     5.93), 64-128 channels on both sides (ties: 7.80 vs 7.78, 13.4 vs 13.9).
 //     Found on the way: at 2 threads the im2col + GEMM forward of small-CKK shapes ran in one of two modes per
 //     process phase, e.g. (64,3,32,32)->24 3x3 p1 0.72 ms or 2.2 ms with both threads busy the whole time (4x
 //     the CPU time of 1 thread), while the direct kernel and large GEMMs in the same phase were unaffected; not

@@ -543,57 +543,57 @@ inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }  /
 // last (as the im2col path's bias row), independent of the thread count and of the banding.
 constexpr int kDmMaxMR = 6;
 
-// acc (MR x 2 vectors) = sum_t wb[t*MR + m] * src[off[t] + lane] + bias[m]; store lanes [0, n) of each row to
+// acc (MR x NV vectors) = sum_t wb[t*MR + m] * src[off[t] + lane] + bias[m]; store lanes [0, n) of each row to
 // y + m * ystride (n <= NV * VL).
-template <typename T, int MR>
+template <typename T, int MR, int NV>
 TOCHA_CONV_NO_LIBCALLS void dm_tile(const T* __restrict src, const int64_t* __restrict off, int64_t CKK,
                                     const T* __restrict wb, const T* __restrict bias, T* __restrict y,
                                     int64_t ystride, int64_t n) {
   using V = typename NativeVec<T>::V;
   constexpr int VL = NativeVec<T>::kLen;
-  V a0[MR], a1[MR];
-  for (int m = 0; m < MR; ++m) a0[m] = a1[m] = V{};
+  V acc[MR][NV];
+  for (int m = 0; m < MR; ++m)
+    for (int u = 0; u < NV; ++u) acc[m][u] = V{};
   for (int64_t t = 0; t < CKK; ++t) {
     const T* q = src + off[t];
-    const V b0 = vload<V>(q), b1 = vload<V>(q + VL);
+    V b[NV];
+    for (int u = 0; u < NV; ++u) b[u] = vload<V>(q + u * VL);
     const T* wt = wb + t * MR;
-    for (int m = 0; m < MR; ++m) {
-      a0[m] += wt[m] * b0;
-      a1[m] += wt[m] * b1;
-    }
+    for (int m = 0; m < MR; ++m)
+      for (int u = 0; u < NV; ++u) acc[m][u] += wt[m] * b[u];
   }
   if (bias)
-    for (int m = 0; m < MR; ++m) {
-      a0[m] += bias[m];
-      a1[m] += bias[m];
-    }
-  if (n == 2 * VL) {
-    for (int m = 0; m < MR; ++m) {
-      vstore(y + m * ystride, a0[m]);
-      vstore(y + m * ystride + VL, a1[m]);
-    }
+    for (int m = 0; m < MR; ++m)
+      for (int u = 0; u < NV; ++u) acc[m][u] += bias[m];
+  if (n == NV * VL) {
+    for (int m = 0; m < MR; ++m)
+      for (int u = 0; u < NV; ++u) vstore(y + m * ystride + u * VL, acc[m][u]);
   } else {
     for (int m = 0; m < MR; ++m) {
-      T tmp[2 * VL];
-      vstore(tmp, a0[m]);
-      vstore(tmp + VL, a1[m]);
+      T tmp[NV * VL];
+      for (int u = 0; u < NV; ++u) vstore(tmp + u * VL, acc[m][u]);
       for (int64_t l = 0; l < n; ++l) y[m * ystride + l] = tmp[l];
     }
   }
 }
 
-template <typename T>
+template <typename T, int NV>
 void dm_tile_any(int mr, const T* src, const int64_t* off, int64_t CKK, const T* wb, const T* bias, T* y,
                  int64_t ystride, int64_t n) {
   switch (mr) {
-    case 6: dm_tile<T, 6>(src, off, CKK, wb, bias, y, ystride, n); break;
-    case 5: dm_tile<T, 5>(src, off, CKK, wb, bias, y, ystride, n); break;
-    case 4: dm_tile<T, 4>(src, off, CKK, wb, bias, y, ystride, n); break;
-    case 3: dm_tile<T, 3>(src, off, CKK, wb, bias, y, ystride, n); break;
-    case 2: dm_tile<T, 2>(src, off, CKK, wb, bias, y, ystride, n); break;
-    default: dm_tile<T, 1>(src, off, CKK, wb, bias, y, ystride, n); break;
+    case 6: dm_tile<T, 6, NV>(src, off, CKK, wb, bias, y, ystride, n); break;
+    case 5: dm_tile<T, 5, NV>(src, off, CKK, wb, bias, y, ystride, n); break;
+    case 4: dm_tile<T, 4, NV>(src, off, CKK, wb, bias, y, ystride, n); break;
+    case 3: dm_tile<T, 3, NV>(src, off, CKK, wb, bias, y, ystride, n); break;
+    case 2: dm_tile<T, 2, NV>(src, off, CKK, wb, bias, y, ystride, n); break;
+    default: dm_tile<T, 1, NV>(src, off, CKK, wb, bias, y, ystride, n); break;
   }
 }
+
+// Vectors per tile row: 2 (16 float lanes on AVX2) with blocks of 4-6 channels (8-12 FMA chains); a group with
+// 1-2 output channels gets 4 vectors per row (4-8 chains; 3 rows x 4 vectors spilled an accumulator: 12 + 4 B
+// vectors + a broadcast > 16 AVX2 registers).
+inline int dm_vectors(int64_t Kg) { return Kg <= 2 ? 4 : 2; }
 
 // Channel blocks of a group: ceil(Kg / 6) blocks of as equal sizes as possible (16 -> 6, 5, 5).
 inline int dm_block_rows(int64_t Kg, int64_t k0) {
@@ -614,7 +614,7 @@ bool use_direct_mc(int64_t Cg, int64_t Kg, int64_t kh, int64_t kw, int64_t OH, i
                    const ConvParams& p) {
   if (p.sw != 1 || (Cg == 1 && p.groups > 1)) return false;  // depthwise has its own direct kernel
   if (conv_algo_override() >= 0) return conv_algo_override() == 3;
-  constexpr int LN = 2 * NativeVec<T>::kLen;
+  const int64_t LN = dm_vectors(Kg) * NativeVec<T>::kLen;
   const int64_t CKK = Cg * kh * kw;
   if (4 * OW < 3 * round_up(OW, LN)) return false;  // > 1/4 of the computed columns wasted
   const bool flat = p.sh == 1 && (OW == W || OH == 1);
@@ -625,10 +625,11 @@ bool use_direct_mc(int64_t Cg, int64_t Kg, int64_t kh, int64_t kw, int64_t OH, i
   return OH == 1 && Cg >= 16;
 }
 
-template <typename T>
-void direct_mc_forward(const T* xp, const T* wp, const T* bias, int64_t N, int64_t C, int64_t H, int64_t W,
-                       int64_t K, int64_t kh, int64_t kw, const ConvParams& p, int64_t OH, int64_t OW, T* yp, int nt) {
-  constexpr int LN = 2 * NativeVec<T>::kLen;
+template <typename T, int NV>
+void direct_mc_forward_nv(const T* xp, const T* wp, const T* bias, int64_t N, int64_t C, int64_t H, int64_t W,
+                          int64_t K, int64_t kh, int64_t kw, const ConvParams& p, int64_t OH, int64_t OW, T* yp,
+                          int nt) {
+  constexpr int LN = NV * NativeVec<T>::kLen;
   const int64_t G = p.groups, Cg = C / G, Kg = K / G, CKK = Cg * kh * kw, OHW = OH * OW;
   // weights: per group, channel block [k0, k0 + mr) as wb[t * mr + m] = w[g*Kg + k0 + m][t], at offset k0 * CKK
   T* wpk = scratch<T, kWeights>(size_t(K * CKK));
@@ -693,13 +694,47 @@ void direct_mc_forward(const T* xp, const T* wp, const T* bias, int64_t N, int64
         for (int64_t k0 = 0; k0 < Kg;) {
           const int mr = dm_block_rows(Kg, k0);
           for (int64_t ow0 = c0; ow0 < c1; ow0 += LN)
-            dm_tile_any<T>(mr, srow + ow0, off, CKK, wg + k0 * CKK, bg ? bg + k0 : nullptr,
+            dm_tile_any<T, NV>(mr, srow + ow0, off, CKK, wg + k0 * CKK, bg ? bg + k0 : nullptr,
                            yg + k0 * OHW + oh * OW + ow0, OHW, std::min<int64_t>(LN, OW - ow0));
           k0 += mr;
         }
       }
     }
   }
+}
+
+template <typename T>
+void direct_mc_forward(const T* xp, const T* wp, const T* bias, int64_t N, int64_t C, int64_t H, int64_t W,
+                       int64_t K, int64_t kh, int64_t kw, const ConvParams& p, int64_t OH, int64_t OW, T* yp, int nt) {
+  if (dm_vectors(K / p.groups) == 4)
+    direct_mc_forward_nv<T, 4>(xp, wp, bias, N, C, H, W, K, kh, kw, p, OH, OW, yp, nt);
+  else
+    direct_mc_forward_nv<T, 2>(xp, wp, bias, N, C, H, W, K, kh, kw, p, OH, OW, yp, nt);
+}
+
+// The input gradient as a forward conv (stride 1 only): gy padded by (k-1)*d - p (negative when p exceeds the
+// dilated kernel's reach: then not used), same dilation, groups.
+inline ConvParams transposed_params(int64_t kh, int64_t kw, const ConvParams& p) {
+  ConvParams q = p;
+  q.ph = (kh - 1) * p.dh - p.ph;
+  q.pw = (kw - 1) * p.dw - p.pw;
+  return q;
+}
+
+// Where the input gradient runs the direct kernel (a conv Kg -> Cg channels per group onto the H x W input):
+// measured on 22 shapes (conv.cpp), it wins (1.17-1.57x at 1 and 2 threads) with 16-32 channels on both sides
+// when the computed area is at most 1.25x gy's (the correlation of a 'valid' conv's gradient runs over a zero
+// border: (64,32,12,12)->32 5x5 computes 2.3x im2col's products, 0.48x); it loses with <= 8 input channels per
+// group (1-3: 0.46-0.83x) and ties with 64-128 on both sides.
+template <typename T>
+bool use_direct_mc_bwd(int64_t Cg, int64_t Kg, int64_t kh, int64_t kw, int64_t OH, int64_t OW, int64_t H,
+                       int64_t W, const ConvParams& p, const ConvParams& q) {
+  (void)kh;
+  (void)kw;
+  if (p.sh != 1 || p.sw != 1 || q.ph < 0 || q.pw < 0 || (Cg == 1 && p.groups > 1)) return false;
+  if (conv_algo_override() >= 0) return conv_algo_override() == 3;
+  const int64_t LN = dm_vectors(Cg) * NativeVec<T>::kLen;
+  return Cg >= 16 && Cg <= 32 && Kg <= 32 && 4 * H * round_up(W, LN) <= 5 * OH * OW;
 }
 
 // ------------------------------------------------------------------ Winograd F(2x2, 3x3)
@@ -1285,6 +1320,20 @@ void conv_bwd_input_impl(const Array& gy, const Array& w, const ConvParams& p, A
         direct_plane_bwd_input(gp + (n * K + k) * OHW, H, W, wp + k * kh * kw, kh, kw, p, OH, OW, xo);
       }
     }
+    return;
+  }
+  // Stride 1: dx is the forward correlation of gy, zero-padded by (k-1)*d - p, with the 180-degree-rotated,
+  // group-transposed kernel wf (C, Kg, kh, kw): the direct multi-channel kernel where it wins (use_direct_mc_bwd).
+  const ConvParams q = transposed_params(kh, kw, p);
+  if (use_direct_mc_bwd<T>(Cg, Kg, kh, kw, OH, OW, H, W, p, q)) {
+    T* wf = scratch<T, kWeightsBias>(size_t(K * CKK));
+    const int64_t KK = kh * kw;
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t m = 0; m < Kg; ++m)
+          for (int64_t t = 0; t < KK; ++t)
+            wf[((g * Cg + c) * Kg + m) * KK + t] = wp[((g * Kg + m) * Cg + c) * KK + KK - 1 - t];
+    direct_mc_forward(gp, wf, static_cast<const T*>(nullptr), N, K, OH, OW, C, kh, kw, q, H, W, xp, nt);
     return;
   }
   const bool pointwise = is_pointwise(kh, kw, p);
