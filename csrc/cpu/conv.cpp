@@ -33,7 +33,8 @@
 //     when there are fewer than 4 per thread. Each output is one FMA chain over the taps in im2col order with
 //     the bias last, the same arithmetic as the GEMM's (bias row last): bitwise equal to the im2col path on
 //     AVX2 while the taps (+ bias row) fit one GEMM K block (<= 256); longer, the GEMM adds K-block partial sums
-//     to C and the bits differ (the example's conv2, 401 rows: 99.23 -> 99.36 % after 4 epochs, seed 1).
+//     to C and the bits differ (the example's conv2, 401 rows: 99.23 -> 99.36 % after 4 epochs, seed 1; 99.25 %
+//     once its input gradient took the direct kernel too).
 //     Measured 2026-12-05 (EPYC Zen 4, 1 thread, F.conv2d medians of 11-15 interleaved, ms default (im2col) ->
 //     direct): (64,3,32,32)->16 5x5 2.05 -> 1.40 (1.47x; NumPy im2col baseline 1.9x -> 2.9x),
 //     LeNet (64,1,32,32)->6 5x5 0.47 -> 0.23, (64,6,14,14)->16 5x5 0.81 -> 0.51, (64,3,32,32)->32 5x5 3.32 ->
