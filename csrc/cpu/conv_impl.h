@@ -595,14 +595,14 @@ void dm_tile_any(int mr, const T* src, const int64_t* off, int64_t CKK, const T*
 // vectors + a broadcast > 16 AVX2 registers).
 inline int dm_vectors(int64_t Kg) { return Kg <= 2 ? 4 : 2; }
 
-// Channel blocks of a group: ceil(Kg / 6) blocks of as equal sizes as possible (16 -> 6, 5, 5).
-inline int dm_block_rows(int64_t Kg, int64_t k0) {
-  const int64_t nb = (Kg + kDmMaxMR - 1) / kDmMaxMR, base = Kg / nb, extra = Kg % nb;
-  // blocks 0 .. extra-1 have base + 1 rows; block b starts at b*base + min(b, extra)
-  int64_t b = 0, s = 0;
-  while (s < k0) { s += base + (b < extra ? 1 : 0); ++b; }
-  return int(base + (b < extra ? 1 : 0));
-}
+// Channel blocks of a group (Kg >= 1): ceil(Kg / 6) blocks of as equal sizes as possible (16 -> 6, 5, 5); the
+// first Kg % count blocks have one row more.
+struct DmBlocks {
+  int64_t count, base, extra;
+  explicit DmBlocks(int64_t Kg)
+      : count((Kg + kDmMaxMR - 1) / kDmMaxMR), base(Kg / count), extra(Kg % count) {}
+  int rows(int64_t b) const { return int(base + (b < extra ? 1 : 0)); }
+};
 
 // Where the direct kernel runs (stride-1 columns; rule measured on 29 shapes, see conv.cpp): it wins where
 // im2col's copy is large next to the GEMM, i.e. few output channels per group, and loses where a tile has few
@@ -631,19 +631,19 @@ void direct_mc_forward_nv(const T* xp, const T* wp, const T* bias, int64_t N, in
                           int nt) {
   constexpr int LN = NV * NativeVec<T>::kLen;
   const int64_t G = p.groups, Cg = C / G, Kg = K / G, CKK = Cg * kh * kw, OHW = OH * OW;
+  const int64_t items0 = N * G;  // (image, group) pairs
+  if (items0 == 0 || Kg == 0) return;
+  const DmBlocks blocks(Kg);
   // weights: per group, channel block [k0, k0 + mr) as wb[t * mr + m] = w[g*Kg + k0 + m][t], at offset k0 * CKK
   T* wpk = scratch<T, kWeights>(size_t(K * CKK));
   for (int64_t g = 0; g < G; ++g)
-    for (int64_t k0 = 0; k0 < Kg;) {
-      const int mr = dm_block_rows(Kg, k0);
+    for (int64_t b = 0, k0 = 0; b < blocks.count; k0 += blocks.rows(b++)) {
+      const int mr = blocks.rows(b);
       T* d = wpk + (g * Kg + k0) * CKK;
       for (int64_t t = 0; t < CKK; ++t)
         for (int m = 0; m < mr; ++m) d[t * mr + m] = wp[(g * Kg + k0 + m) * CKK + t];
-      k0 += mr;
     }
   // bands of output rows: whole planes when there are enough (image, group) items for the threads
-  const int64_t items0 = N * G;
-  if (items0 == 0 || Kg == 0) return;
   int64_t nbands = 1;
   if (nt > 1 && items0 < 4 * nt) nbands = std::min<int64_t>(OH, (4 * nt + items0 - 1) / items0);
   const int64_t R = (OH + nbands - 1) / nbands;
@@ -668,22 +668,11 @@ void direct_mc_forward_nv(const T* xp, const T* wp, const T* bias, int64_t N, in
     const int64_t oh0 = band * R, oh1 = std::min(OH, oh0 + R);
     const int64_t r0 = oh0 * p.sh - p.ph;  // input row of buffer row 0
     const int64_t rows = (oh1 - oh0 - 1) * p.sh + (kh - 1) * p.dh + 1;
+    const int64_t ih0 = std::max<int64_t>(r0, 0), ih1 = std::min(H, r0 + rows);  // input rows inside the image
     T* buf = scratch<T>(size_t(Cg * plane + LN));
-    for (int64_t c = 0; c < Cg; ++c) {
-      const T* xc = xp + (n * C + g * Cg + c) * H * W;
-      for (int64_t r = 0; r < rows; ++r) {
-        T* d = buf + c * plane + r * ld;
-        const int64_t ih = r0 + r;
-        if (ih < 0 || ih >= H) {
-          for (int64_t q = 0; q < ld; ++q) d[q] = T(0);
-          continue;
-        }
-        const T* s = xc + ih * W;
-        for (int64_t q = 0; q < p.pw; ++q) d[q] = T(0);
-        for (int64_t q = 0; q < W; ++q) d[p.pw + q] = s[q];
-        for (int64_t q = p.pw + W; q < ld; ++q) d[q] = T(0);
-      }
-    }
+    for (int64_t c = 0; c < Cg; ++c)
+      pad_plane(xp + ((n * C + g * Cg + c) * H + ih0) * W, std::max<int64_t>(ih1 - ih0, 0), W, ih0 - r0, p.pw,
+                rows, ld, buf + c * plane);
     const T* wg = wpk + g * Kg * CKK;
     const T* bg = bias ? bias + g * Kg : nullptr;
     T* yg = yp + (n * K + g * Kg) * OHW;
@@ -691,13 +680,10 @@ void direct_mc_forward_nv(const T* xp, const T* wp, const T* bias, int64_t N, in
       const T* srow = buf + (oh - oh0) * p.sh * ld;
       for (int64_t c0 = 0; c0 < OW; c0 += cw) {  // column groups whose input rows stay in L1 over all blocks
         const int64_t c1 = std::min(OW, c0 + cw);
-        for (int64_t k0 = 0; k0 < Kg;) {
-          const int mr = dm_block_rows(Kg, k0);
+        for (int64_t b = 0, k0 = 0; b < blocks.count; k0 += blocks.rows(b++))
           for (int64_t ow0 = c0; ow0 < c1; ow0 += LN)
-            dm_tile_any<T, NV>(mr, srow + ow0, off, CKK, wg + k0 * CKK, bg ? bg + k0 : nullptr,
-                           yg + k0 * OHW + oh * OW + ow0, OHW, std::min<int64_t>(LN, OW - ow0));
-          k0 += mr;
-        }
+            dm_tile_any<T, NV>(blocks.rows(b), srow + ow0, off, CKK, wg + k0 * CKK, bg ? bg + k0 : nullptr,
+                               yg + k0 * OHW + oh * OW + ow0, OHW, std::min<int64_t>(LN, OW - ow0));
       }
     }
   }
@@ -727,10 +713,8 @@ inline ConvParams transposed_params(int64_t kh, int64_t kw, const ConvParams& p)
 // border: (64,32,12,12)->32 5x5 computes 2.3x im2col's products, 0.48x); it loses with <= 8 input channels per
 // group (1-3: 0.46-0.83x) and ties with 64-128 on both sides.
 template <typename T>
-bool use_direct_mc_bwd(int64_t Cg, int64_t Kg, int64_t kh, int64_t kw, int64_t OH, int64_t OW, int64_t H,
-                       int64_t W, const ConvParams& p, const ConvParams& q) {
-  (void)kh;
-  (void)kw;
+bool use_direct_mc_bwd(int64_t Cg, int64_t Kg, int64_t OH, int64_t OW, int64_t H, int64_t W, const ConvParams& p,
+                       const ConvParams& q) {
   if (p.sh != 1 || p.sw != 1 || q.ph < 0 || q.pw < 0 || (Cg == 1 && p.groups > 1)) return false;
   if (conv_algo_override() >= 0) return conv_algo_override() == 3;
   const int64_t LN = dm_vectors(Cg) * NativeVec<T>::kLen;
@@ -1285,9 +1269,12 @@ void conv_bwd_input_impl(const Array& gy, const Array& w, const ConvParams& p, A
   const T* wp = w.data<T>();
   T* xp = dx.data<T>();
   const int nt = get_num_threads();
-  if (use_winograd(K, C, H, W, kh, kw, p)) {  // the forward correlation of gy, padded by 2 - p, with the flipped w^T
+  // Stride 1: dx is the forward correlation of gy, zero-padded by (k-1)*d - p, with the 180-degree-rotated,
+  // group-transposed kernel (Winograd: 3x3, padded by 2 - p; the direct multi-channel kernel below).
+  const ConvParams q = transposed_params(kh, kw, p);
+  if (use_winograd(K, C, H, W, kh, kw, p)) {
     const auto u = winograd_weights(wp, C, K, true);
-    winograd_conv(gp, N, K, OH, OW, 2 - p.ph, 2 - p.pw, u.first, u.second, static_cast<const T*>(nullptr), C, H,
+    winograd_conv(gp, N, K, OH, OW, q.ph, q.pw, u.first, u.second, static_cast<const T*>(nullptr), C, H,
                   W, xp, nt);
     return;
   }
@@ -1322,10 +1309,8 @@ void conv_bwd_input_impl(const Array& gy, const Array& w, const ConvParams& p, A
     }
     return;
   }
-  // Stride 1: dx is the forward correlation of gy, zero-padded by (k-1)*d - p, with the 180-degree-rotated,
-  // group-transposed kernel wf (C, Kg, kh, kw): the direct multi-channel kernel where it wins (use_direct_mc_bwd).
-  const ConvParams q = transposed_params(kh, kw, p);
-  if (use_direct_mc_bwd<T>(Cg, Kg, kh, kw, OH, OW, H, W, p, q)) {
+  // the direct multi-channel kernel with wf (C, Kg, kh, kw) where it wins (use_direct_mc_bwd)
+  if (use_direct_mc_bwd<T>(Cg, Kg, OH, OW, H, W, p, q)) {
     T* wf = scratch<T, kWeightsBias>(size_t(K * CKK));
     const int64_t KK = kh * kw;
     for (int64_t g = 0; g < G; ++g)
