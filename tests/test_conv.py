@@ -378,30 +378,28 @@ WINOGRAD_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("shape", WINOGRAD_SHAPES, ids=[str(i) for i in range(len(WINOGRAD_SHAPES))])
-def test_winograd_matches_torch_and_thread_count(shape):
-    N, C, H, W, K, padding, bias = shape
-    rng = np.random.default_rng(2)
-    x, w = rng.standard_normal((N, C, H, W)), rng.standard_normal((K, C, 3, 3))
-    b = rng.standard_normal(K) if bias else None
+def _check_forced_conv(algo, x, w, b, **kw):
+    """F.conv2d forward, input and weight gradients with set_conv_algo(algo) forced, in float64 and float32 at 1
+    and 2 threads, against float64 PyTorch (1e-10 / 1e-4) and bitwise across the thread counts."""
+    rng = np.random.default_rng(11)
     xp, wp = (torch.tensor(a, requires_grad=True) for a in (x, w))
-    yp = torch.nn.functional.conv2d(xp, wp, None if b is None else torch.tensor(b), padding=padding)
-    gp = rng.standard_normal(tuple(yp.shape))
-    yp.backward(torch.tensor(gp))
+    yp = torch.nn.functional.conv2d(xp, wp, None if b is None else torch.tensor(b), **kw)
+    gy = rng.standard_normal(tuple(yp.shape))
+    yp.backward(torch.tensor(gy))
+    refs = [a.detach().numpy() for a in (yp, xp.grad, wp.grad)]
     prev = tocha.get_num_threads()
     results = []
     try:
-        tocha._C.set_conv_algo(2)
+        tocha._C.set_conv_algo(algo)
         for dtype, nt in ((tocha.float64, 1), (tocha.float64, 2), (tocha.float32, 1), (tocha.float32, 2)):
             tocha.set_num_threads(nt)
             xt, wt = (tocha.tensor(a, dtype=dtype, requires_grad=True) for a in (x, w))
-            yt = F.conv2d(xt, wt, None if b is None else tocha.tensor(b, dtype=dtype), padding=padding)
-            yt.backward(tocha.tensor(gp, dtype=dtype))
+            yt = F.conv2d(xt, wt, None if b is None else tocha.tensor(b, dtype=dtype), **kw)
+            yt.backward(tocha.tensor(gy, dtype=dtype))
             results.append([a.numpy().copy() for a in (yt.detach(), xt.grad, wt.grad)])
     finally:
         tocha._C.set_conv_algo(-1)
         tocha.set_num_threads(prev)
-    refs = [a.detach().numpy() for a in (yp, xp.grad, wp.grad)]
     for got, ref in zip(results[0], refs):
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-10)
     for got, ref in zip(results[2], refs):
@@ -411,19 +409,32 @@ def test_winograd_matches_torch_and_thread_count(shape):
             np.testing.assert_array_equal(a, b_)
 
 
-def test_winograd_float64_gradcheck():
-    # finite differences through the Winograd forward, input gradient and weight gradient (forced; odd plane,
-    # padding 1, bias), on a shape small enough for the numerical Jacobian
+def _gradcheck_forced(algo, x_shape, w_shape, **kw):
+    """Float64 finite-difference gradcheck of F.conv2d (input, weight, bias) with set_conv_algo(algo) forced."""
     rng = np.random.default_rng(6)
-    x = tocha.tensor(rng.standard_normal((1, 3, 5, 6)), dtype=tocha.float64, requires_grad=True)
-    w = tocha.tensor(rng.standard_normal((2, 3, 3, 3)), dtype=tocha.float64, requires_grad=True)
-    b = tocha.tensor(rng.standard_normal(2), dtype=tocha.float64, requires_grad=True)
+    x = tocha.tensor(rng.standard_normal(x_shape), dtype=tocha.float64, requires_grad=True)
+    w = tocha.tensor(rng.standard_normal(w_shape), dtype=tocha.float64, requires_grad=True)
+    b = tocha.tensor(rng.standard_normal(w_shape[0]), dtype=tocha.float64, requires_grad=True)
     try:
-        tocha._C.set_conv_algo(2)
-        assert tocha.autograd.gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_, padding=1), (x, w, b),
+        tocha._C.set_conv_algo(algo)
+        assert tocha.autograd.gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_, **kw), (x, w, b),
                                         eps=1e-6, atol=1e-5, rtol=1e-3)
     finally:
         tocha._C.set_conv_algo(-1)
+
+
+@pytest.mark.parametrize("shape", WINOGRAD_SHAPES, ids=[str(i) for i in range(len(WINOGRAD_SHAPES))])
+def test_winograd_matches_torch_and_thread_count(shape):
+    N, C, H, W, K, padding, bias = shape
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((N, C, H, W)), rng.standard_normal((K, C, 3, 3))
+    _check_forced_conv(2, x, w, rng.standard_normal(K) if bias else None, padding=padding)
+
+
+def test_winograd_float64_gradcheck():
+    # finite differences through the Winograd forward, input gradient and weight gradient (forced; odd plane,
+    # padding 1, bias), on a shape small enough for the numerical Jacobian
+    _gradcheck_forced(2, (1, 3, 5, 6), (2, 3, 3, 3), padding=1)
 
 
 def test_winograd_dispatch():
@@ -494,51 +505,18 @@ DIRECT_MC_SHAPES = [
 
 @pytest.mark.parametrize("shape", DIRECT_MC_SHAPES, ids=[str(i) for i in range(len(DIRECT_MC_SHAPES))])
 def test_direct_mc_matches_torch_and_thread_count(shape):
+    # forward and (where the row stride is 1) input gradient through the direct kernel; the weight gradient
+    # runs im2col + GEMM
     N, C, H, W, K, ks, sh, padding, dilation, groups, bias = shape
     rng = np.random.default_rng(7)
     x, w = rng.standard_normal((N, C, H, W)), rng.standard_normal((K, C // groups) + ks)
-    b = rng.standard_normal(K) if bias else None
-    kw = dict(stride=(sh, 1), padding=padding, dilation=dilation, groups=groups)
-    xp = torch.tensor(x, requires_grad=True)
-    yp = torch.nn.functional.conv2d(xp, torch.tensor(w), None if b is None else torch.tensor(b), **kw)
-    gy = rng.standard_normal(tuple(yp.shape))
-    yp.backward(torch.tensor(gy))  # the input gradient runs the direct kernel too where the row stride is 1
-    refs = (yp.detach().numpy(), xp.grad.numpy())
-    prev = tocha.get_num_threads()
-    results = []
-    try:
-        tocha._C.set_conv_algo(3)
-        for dtype, nt in ((tocha.float64, 1), (tocha.float64, 2), (tocha.float32, 1), (tocha.float32, 2)):
-            tocha.set_num_threads(nt)
-            xt = tocha.tensor(x, dtype=dtype, requires_grad=True)
-            yt = F.conv2d(xt, tocha.tensor(w, dtype=dtype), None if b is None else tocha.tensor(b, dtype=dtype),
-                          **kw)
-            yt.backward(tocha.tensor(gy, dtype=dtype))
-            results.append((yt.detach().numpy().copy(), xt.grad.numpy().copy()))
-    finally:
-        tocha._C.set_conv_algo(-1)
-        tocha.set_num_threads(prev)
-    for got, ref in zip(results[0], refs):
-        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-10)
-    for got, ref in zip(results[2], refs):
-        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
-    for i, j in ((0, 1), (2, 3)):  # bitwise identical for 1 and 2 threads
-        for a, b_ in zip(results[i], results[j]):
-            np.testing.assert_array_equal(a, b_)
+    _check_forced_conv(3, x, w, rng.standard_normal(K) if bias else None, stride=(sh, 1), padding=padding,
+                       dilation=dilation, groups=groups)
 
 
 def test_direct_mc_float64_gradcheck():
-    # finite differences through the direct forward (the gradients run im2col / col2im): checks the two agree
-    rng = np.random.default_rng(8)
-    x = tocha.tensor(rng.standard_normal((2, 3, 6, 7)), dtype=tocha.float64, requires_grad=True)
-    w = tocha.tensor(rng.standard_normal((5, 3, 3, 2)), dtype=tocha.float64, requires_grad=True)
-    b = tocha.tensor(rng.standard_normal(5), dtype=tocha.float64, requires_grad=True)
-    try:
-        tocha._C.set_conv_algo(3)
-        assert tocha.autograd.gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_, padding=(1, 0), dilation=(1, 2)),
-                                        (x, w, b), eps=1e-6, atol=1e-5, rtol=1e-3)
-    finally:
-        tocha._C.set_conv_algo(-1)
+    # finite differences through the direct forward and input gradient (the weight gradient runs im2col)
+    _gradcheck_forced(3, (2, 3, 6, 7), (5, 3, 3, 2), padding=(1, 0), dilation=(1, 2))
 
 
 def test_direct_mc_dispatch():
